@@ -1,0 +1,88 @@
+"""Defaults and bounds shared by every part of jaguar_sdk.
+
+The numbers here are the contract: the client validates against them before any network call
+and the server validates against them again. Change them in one place only.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Version of the plain-data wire format (HTTP JSON and Modal method payloads).
+#: Bumped on any incompatible change; both sides refuse a payload of another major version.
+SCHEMA_VERSION: Final = 1
+
+DEFAULT_MODEL_ID: Final = "shuttleai/shuttle-jaguar"
+DEFAULT_PROMPT: Final = "white cat holding a sign reading Scuffed"
+
+# --- generation request bounds (model card recipe for the defaults) ---
+DEFAULT_SIZE: Final = 1024
+MIN_SIZE: Final = 64
+MAX_SIZE: Final = 2048
+SIZE_MULTIPLE: Final = 16  # 2 * vae_scale_factor: Flux packs 2x2 latent patches of an x8 VAE
+
+DEFAULT_STEPS: Final = 4
+MIN_STEPS: Final = 1
+MAX_STEPS: Final = 50
+
+DEFAULT_GUIDANCE: Final = 3.5
+MIN_GUIDANCE: Final = 0.0
+MAX_GUIDANCE: Final = 20.0
+
+MIN_SEED: Final = 0
+MAX_SEED: Final = 2**32 - 1
+
+DEFAULT_NUM_IMAGES: Final = 1
+MAX_NUM_IMAGES: Final = 4
+
+MAX_PROMPT_CHARS: Final = 2000
+
+DEFAULT_MAX_SEQUENCE_LENGTH: Final = 256
+MIN_MAX_SEQUENCE_LENGTH: Final = 16
+MAX_MAX_SEQUENCE_LENGTH: Final = 512  # FluxPipeline raises above 512
+
+# JPEG q90 encodes a 1024x1024 Flux image in ~4 ms at ~190 KiB (PSNR ~40 dB); PNG (even at
+# compress_level=1) costs ~100 ms, as long as a compiled generation. See docs/performance.md.
+DEFAULT_OUTPUT_FORMAT: Final = "jpeg"
+DEFAULT_QUALITY: Final = 90
+MIN_QUALITY: Final = 1
+MAX_QUALITY: Final = 100
+
+# --- server ---
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8000
+MAX_REQUEST_BODY_BYTES: Final = 64 * 1024
+IDEMPOTENCY_TTL_S: Final = 600.0
+IDEMPOTENCY_MAX_ENTRIES: Final = 256
+
+# --- client ---
+DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
+DEFAULT_READ_TIMEOUT_S: Final = 300.0  # a cold start on Modal can take minutes
+DEFAULT_MAX_RETRIES: Final = 2
+RETRY_INITIAL_BACKOFF_S: Final = 0.5
+RETRY_MAX_BACKOFF_S: Final = 8.0
+RETRY_AFTER_CAP_S: Final = 60.0
+RETRYABLE_STATUS_CODES: Final = frozenset({408, 429, 502, 503, 504})
+
+# --- HTTP headers ---
+HEADER_REQUEST_ID: Final = "X-Request-ID"
+HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+HEADER_SCHEMA_VERSION: Final = "X-Jaguar-Schema-Version"
+HEADER_SEED: Final = "X-Jaguar-Seed"
+HEADER_RESULT: Final = "X-Jaguar-Result"  # JSON metadata of a binary image response
+
+# --- environment variables ---
+ENV_BASE_URL: Final = "JAGUAR_BASE_URL"
+ENV_API_KEY: Final = "JAGUAR_API_KEY"
+ENV_MODEL: Final = "JAGUAR_MODEL"
+ENV_MODAL_APP: Final = "JAGUAR_MODAL_APP"
+ENV_MODAL_CLASS: Final = "JAGUAR_MODAL_CLASS"
+ENV_MODAL_ENVIRONMENT: Final = "JAGUAR_MODAL_ENVIRONMENT"
+ENV_TIMEOUT: Final = "JAGUAR_TIMEOUT"
+ENV_MAX_RETRIES: Final = "JAGUAR_MAX_RETRIES"
+ENV_CONFIG: Final = "JAGUAR_CONFIG"
+ENV_LOG: Final = "JAGUAR_LOG"
+ENV_CACHE_DIR: Final = "JAGUAR_CACHE_DIR"
+
+DEFAULT_MODAL_APP: Final = "shuttle-jaguar"
+DEFAULT_MODAL_CLASS: Final = "JaguarModel"

@@ -1,0 +1,284 @@
+"""Every error a user of jaguar_sdk can see, under one base class.
+
+Transports (HTTP, Modal, in-process) never let their own exceptions escape: they map them onto
+these classes, so ``except jaguar_sdk.JaguarError`` catches every failure, and the subclass says
+what went wrong. Each error carries the HTTP status (where there is one), the request id (where
+the server assigned one), a stable machine-readable ``code``, and a message that says what to do.
+
+The same classes are used on the server to produce the JSON error body, so the mapping
+``status/code <-> class`` lives here and only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "GenerationError",
+    "IncompatibleVersionError",
+    "InvalidRequestError",
+    "JaguarConnectionError",
+    "JaguarError",
+    "JaguarTimeoutError",
+    "NotFoundError",
+    "NotReadyError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "error_from_payload",
+]
+
+
+class JaguarError(Exception):
+    """Base class of every jaguar_sdk error.
+
+    Attributes:
+        message: What went wrong and what to do next.
+        status_code: The HTTP status, where the failure came from an HTTP response.
+        request_id: The id the server gave the request, where one was assigned.
+        code: A stable machine-readable code, e.g. ``"invalid_request"``.
+    """
+
+    default_code = "error"
+    default_status: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code if status_code is not None else self.default_status
+        self.request_id = request_id
+        self.code = code or self.default_code
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status_code is not None:
+            parts.append(f"(HTTP {self.status_code})")
+        if self.request_id:
+            parts.append(f"[request_id={self.request_id}]")
+        return " ".join(parts)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The plain-data error body the server sends and the client parses back."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "field": getattr(self, "field", None),
+            "request_id": self.request_id,
+        }
+
+
+class ConfigurationError(JaguarError):
+    """The client does not know how to reach a model, or a setting is malformed."""
+
+    default_code = "configuration_error"
+
+
+class InvalidRequestError(JaguarError, ValueError):
+    """The request broke a documented bound. Raised by the client before any network call,
+    and by the server (HTTP 422, 413 for an oversized body) as a second line of defence.
+
+    Attributes:
+        field: The request field at fault (e.g. ``"width"``), or ``None`` for the whole body.
+    """
+
+    default_code = "invalid_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id, code=code)
+        self.field = field
+
+
+class AuthenticationError(JaguarError):
+    """The server refused the credentials (HTTP 401), or none were configured."""
+
+    default_code = "unauthorized"
+    default_status = 401
+
+
+class PermissionDeniedError(AuthenticationError):
+    """The credentials are valid but not allowed to do this (HTTP 403)."""
+
+    default_code = "forbidden"
+    default_status = 403
+
+
+class NotFoundError(JaguarError):
+    """The route, app, class or job does not exist (HTTP 404, or a Modal app not deployed)."""
+
+    default_code = "not_found"
+    default_status = 404
+
+
+class RateLimitError(JaguarError):
+    """Too many requests (HTTP 429). Retried automatically, honouring Retry-After.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait, where it said.
+    """
+
+    default_code = "rate_limited"
+    default_status = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(JaguarError):
+    """The server failed (HTTP 5xx). 502/503/504 are retried automatically.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait (503 with Retry-After), where it said.
+    """
+
+    default_code = "server_error"
+    default_status = 500
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class NotReadyError(ServerError):
+    """The model is still loading (HTTP 503). Retried automatically."""
+
+    default_code = "not_ready"
+    default_status = 503
+
+
+class GenerationError(JaguarError):
+    """The model itself failed while generating (the request was valid)."""
+
+    default_code = "generation_failed"
+    default_status = 500
+
+
+class JaguarTimeoutError(JaguarError, TimeoutError):
+    """A timeout or the call's total deadline ran out. Also a builtin ``TimeoutError``."""
+
+    default_code = "timeout"
+
+
+class JaguarConnectionError(JaguarError, ConnectionError):
+    """The server could not be reached, or the connection broke. Retried automatically."""
+
+    default_code = "connection_error"
+
+
+class IncompatibleVersionError(JaguarError):
+    """The client and the server speak different wire-schema versions."""
+
+    default_code = "incompatible_version"
+    default_status = 400
+
+
+_CODE_TO_CLASS: dict[str, type[JaguarError]] = {
+    cls.default_code: cls
+    for cls in (
+        ConfigurationError,
+        InvalidRequestError,
+        AuthenticationError,
+        PermissionDeniedError,
+        NotFoundError,
+        RateLimitError,
+        ServerError,
+        NotReadyError,
+        GenerationError,
+        JaguarTimeoutError,
+        IncompatibleVersionError,
+    )
+}
+_CODE_TO_CLASS["payload_too_large"] = InvalidRequestError
+
+
+def _class_for_status(status: int | None) -> type[JaguarError]:
+    if status is None:
+        return JaguarError
+    if status in (400, 413, 422):
+        return InvalidRequestError
+    if status == 401:
+        return AuthenticationError
+    if status == 403:
+        return PermissionDeniedError
+    if status == 404:
+        return NotFoundError
+    if status in (408, 504):
+        return JaguarTimeoutError
+    if status == 429:
+        return RateLimitError
+    if status == 503:
+        return NotReadyError
+    if status >= 500:
+        return ServerError
+    return JaguarError
+
+
+_HINTS: dict[type[JaguarError], str] = {
+    AuthenticationError: "Check the API token: pass api_key=... or set JAGUAR_API_KEY.",
+    PermissionDeniedError: "This token may not use this route; admin routes need the admin token.",
+    NotFoundError: "Check the base URL (it should be the server root) and the server version.",
+    RateLimitError: "Slow down, or raise the deployment's max_containers.",
+    NotReadyError: "The model is loading; the client retries automatically, or try again shortly.",
+    ServerError: "The server failed; retry later and report the request id if it persists.",
+    GenerationError: "The request was valid but the model failed; report the request id.",
+}
+
+
+def error_from_payload(
+    payload: Mapping[str, Any] | None,
+    *,
+    status_code: int | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> JaguarError:
+    """Build the matching :class:`JaguarError` from a server error body.
+
+    Args:
+        payload: The ``error`` object of a response body (``code``, ``message``, ``field``,
+            ``request_id``), or ``None`` when the body was not JSON.
+        status_code: The HTTP status, where there was one.
+        request_id: The request id from the response headers, used when the body has none.
+        retry_after: Seconds from a Retry-After header, for rate-limit and 503 errors.
+
+    Returns:
+        The error instance; the caller raises it.
+    """
+    body = dict(payload or {})
+    code = body.get("code")
+    cls = _CODE_TO_CLASS.get(code) if isinstance(code, str) else None
+    if cls is None:
+        cls = _class_for_status(status_code)
+    message = str(body.get("message") or f"The server answered HTTP {status_code}.")
+    hint = _HINTS.get(cls)
+    if hint and hint not in message:
+        message = f"{message} {hint}"
+    rid = body.get("request_id") or request_id
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "request_id": str(rid) if rid else None,
+        "code": code if isinstance(code, str) else None,
+    }
+    if issubclass(cls, InvalidRequestError):
+        field = body.get("field")
+        return cls(message, field=str(field) if field else None, **kwargs)
+    if issubclass(cls, (RateLimitError, ServerError)):
+        return cls(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)

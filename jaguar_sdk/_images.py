@@ -1,0 +1,149 @@
+"""Generated images: bytes with their format and size, plus saving, PIL and Jupyter display."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from ._types import GenerationResult
+
+__all__ = ["GeneratedImage", "render_result_html"]
+
+_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_FORMAT_BY_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+
+
+class GeneratedImage(BaseModel):
+    """One encoded image.
+
+    Attributes:
+        data: The encoded bytes (PNG, JPEG or WebP).
+        format: ``"png"``, ``"jpeg"`` or ``"webp"``.
+        width: Width in pixels.
+        height: Height in pixels.
+
+    Example:
+        >>> result = client.generate("a jaguar")  # doctest: +SKIP
+        >>> result.image.save("jaguar.png")        # doctest: +SKIP
+        PosixPath('jaguar.png')
+    """
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", frozen=True)
+
+    data: bytes
+    format: Literal["png", "jpeg", "webp"]
+    width: int
+    height: int
+
+    @property
+    def mime_type(self) -> str:
+        """The MIME type, e.g. ``"image/jpeg"``."""
+        return _MIME[self.format]
+
+    @property
+    def extension(self) -> str:
+        """The usual file extension, with its dot, e.g. ``".jpg"``."""
+        return _EXTENSIONS[self.format]
+
+    def to_base64(self) -> str:
+        """The bytes as base64 text."""
+        return base64.b64encode(self.data).decode("ascii")
+
+    def to_pil(self) -> PILImage:
+        """Decode to a ``PIL.Image.Image`` (Pillow is a core dependency)."""
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(self.data))
+        image.load()
+        return image
+
+    def save(self, path: str | os.PathLike[str] = ".", *, stem: str = "jaguar") -> Path:
+        """Write the image to a file or into a folder.
+
+        Args:
+            path: A file path whose extension (.png, .jpg/.jpeg, .webp) picks the format, or an
+                existing folder (or one ending in a separator), where the file is named
+                ``{stem}{extension}``. If the extension names another format than the image's,
+                the image is converted.
+            stem: File name (without extension) used when ``path`` is a folder.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ValueError: If the extension is not one of .png, .jpg, .jpeg, .webp.
+        """
+        target = Path(path)
+        as_folder = target.is_dir() or str(path).endswith(("/", os.sep)) or not target.suffix
+        if as_folder:
+            target.mkdir(parents=True, exist_ok=True)
+            target = target / f"{stem}{self.extension}"
+        wanted = _FORMAT_BY_SUFFIX.get(target.suffix.lower())
+        if wanted is None:
+            raise ValueError(
+                f"cannot save as {target.suffix!r}: use .png, .jpg, .jpeg or .webp"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.partial")
+        if wanted == self.format:
+            tmp.write_bytes(self.data)
+        else:
+            self.to_pil().convert("RGB").save(tmp, format=wanted.upper())
+        os.replace(tmp, target)  # never leave a half-written image under the final name
+        return target
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> dict[str, Any]:
+        return {
+            self.mime_type: self.data,
+            "text/plain": repr(self),
+        }
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<img src="data:{self.mime_type};base64,{self.to_base64()}" '
+            f'width="{self.width}" height="{self.height}" style="max-width:100%;height:auto"/>'
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"GeneratedImage(format={self.format!r}, width={self.width}, "
+            f"height={self.height}, bytes={len(self.data)})"
+        )
+
+
+def render_result_html(result: GenerationResult) -> str:
+    """An HTML grid of a result's images with prompt, seed and timings (for Jupyter)."""
+    t = result.timings
+    cells = "".join(
+        f'<div style="flex:1 1 {max(160, 640 // max(1, len(result.images)))}px;max-width:512px">'
+        f'<img src="data:{img.mime_type};base64,{img.to_base64()}" '
+        'style="width:100%;height:auto;border-radius:4px"/></div>'
+        for img in result.images
+    )
+    caption = (
+        f"<b>{html.escape(result.prompt)}</b><br/>"
+        f"seed {result.seed} · {len(result.images)} image(s) · "
+        f"{result.images[0].width}x{result.images[0].height} {result.images[0].format} · "
+        f"total {t.total_s:.2f}s (inference {t.inference_s:.2f}s, decode {t.decode_s:.2f}s, "
+        f"encode {t.encode_s * 1000:.0f}ms) · {html.escape(result.model.id)} "
+        f"[{html.escape(result.model.source)}] · request {html.escape(result.request_id)}"
+        if result.images
+        else html.escape(result.prompt)
+    )
+    return (
+        '<div style="font-family:sans-serif;font-size:12px">'
+        f'<div style="display:flex;flex-wrap:wrap;gap:6px">{cells}</div>'
+        f'<div style="margin-top:4px;color:#555">{caption}</div></div>'
+    )

@@ -1,0 +1,71 @@
+"""Logging: stdlib ``logging`` under the ``jaguar_sdk`` logger, switched on by ``JAGUAR_LOG``.
+
+Secrets never reach a log line: a filter redacts bearer tokens, API keys and Modal proxy
+secrets from every message and argument that passes through the ``jaguar_sdk`` loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from ._constants import ENV_LOG
+
+__all__ = ["RedactingFilter", "configure_logging", "redact"]
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[^\s'\",]+"),
+    re.compile(r"(?i)((?:api[_-]?key|token|secret|password|modal-secret|modal-key)"
+               r"['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(r"\b(wk|ws|ak|as|hf)(-|_)[A-Za-z0-9]{6,}"),
+)
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a credential with ``***``.
+
+    Example:
+        >>> redact("Authorization: Bearer abc123")
+        'Authorization: Bearer ***'
+    """
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups >= 2 and pattern.pattern.startswith(r"\b"):
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+        else:
+            text = pattern.sub(lambda m: f"{m.group(1)}***", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts credentials from the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_logger = logging.getLogger("jaguar_sdk")
+_logger.addFilter(RedactingFilter())
+_logger.addHandler(logging.NullHandler())
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Send ``jaguar_sdk`` logs to stderr at ``level`` (or ``$JAGUAR_LOG``: info / debug).
+
+    Does nothing when neither is set, so libraries embedding jaguar_sdk keep control.
+    """
+    chosen = (level or os.environ.get(ENV_LOG, "")).strip().lower()
+    if chosen not in ("info", "debug", "warning", "error"):
+        return
+    handler = next((h for h in _logger.handlers if getattr(h, "_jaguar", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler._jaguar = True  # type: ignore[attr-defined]
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        _logger.addHandler(handler)
+    _logger.setLevel(chosen.upper())

@@ -1,0 +1,108 @@
+"""The seam between the client's shared core and the ways of reaching a model.
+
+A transport only prepares a call for its backend and sends it; validation, retries, deadlines,
+error mapping and result parsing live in the core (``jaguar_sdk._core``) and are shared by every
+transport and by both the sync and the async client.
+
+Contract for implementers:
+
+- ``send`` returns a :class:`Reply` on success, holding either plain data (Modal, in-process:
+  image bytes are ``bytes``) or a JSON document (HTTP: image bytes are base64).
+- On failure ``send`` raises a :class:`~jaguar_sdk.JaguarError` subclass, never a backend
+  exception (httpx, modal, ...). Transient failures are :class:`JaguarConnectionError`,
+  :class:`JaguarTimeoutError`, :class:`RateLimitError`, :class:`NotReadyError` or a
+  :class:`ServerError` with status 502/503/504; the core decides whether to retry.
+- ``send`` must finish by ``call.deadline`` (a ``time.monotonic()`` value) where one is set,
+  cancelling remote work that it started, and raise :class:`JaguarTimeoutError` if it cannot.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .._types import GenerateRequest
+
+__all__ = ["AsyncTransport", "Call", "Operation", "Reply", "SyncTransport"]
+
+Operation = Literal["generate", "info", "health", "reload"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One attempt's worth of everything a transport needs.
+
+    Attributes:
+        operation: What to do.
+        request: The validated request, for ``generate``.
+        request_id: A client-made id sent to the server (``X-Request-ID``), for tracing.
+        idempotency_key: Stays the same across the retries of one logical request.
+        connect_timeout: Seconds to establish a connection.
+        read_timeout: Seconds to wait for the answer of this attempt.
+        deadline: ``time.monotonic()`` value by which the whole call must end, or ``None``.
+        headers: Extra HTTP headers (ignored by non-HTTP transports).
+    """
+
+    operation: Operation
+    request: GenerateRequest | None = None
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+    deadline: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or ``None`` without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def attempt_timeout(self) -> float | None:
+        """The read timeout of this attempt, cut to the time left before the deadline."""
+        left = self.remaining()
+        if left is None:
+            return self.read_timeout
+        if self.read_timeout is None:
+            return left
+        return min(self.read_timeout, left)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer.
+
+    Attributes:
+        data: Plain data (a dict whose image bytes are ``bytes``), or the raw bytes of a JSON
+            document (image bytes base64-encoded), per ``is_json``.
+        is_json: Whether ``data`` is a JSON document to parse.
+        request_id: The server's request id, where the backend reports one.
+    """
+
+    data: dict[str, Any] | bytes
+    is_json: bool = False
+    request_id: str | None = None
+
+
+@runtime_checkable
+class SyncTransport(Protocol):
+    """A blocking transport."""
+
+    #: Short name shown in logs and ``repr`` ("http", "local", "modal").
+    name: str
+
+    def send(self, call: Call) -> Reply: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """An asyncio transport."""
+
+    name: str
+
+    async def send(self, call: Call) -> Reply: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,318 @@
+"""The model service: what every front end calls.
+
+The HTTP server (``jaguar serve`` and the Modal web endpoint), the Modal class methods and the
+in-process client all go through one :class:`JaguarService`. It owns the engine's lifecycle
+(load, reload without dropping requests, health) and the idempotency store, so "a retried
+request is generated once" holds the same way on every transport.
+
+This module stays light: it never imports torch. The engine comes from an injected loader.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from . import _constants as C
+from ._exceptions import GenerationError, JaguarError, NotReadyError
+from ._types import (
+    GenerateRequest,
+    GenerationResult,
+    HealthStatus,
+    ModelInfo,
+    ProgressEvent,
+    check_schema_version,
+    validate_request,
+)
+from ._version import __version__
+
+__all__ = ["EngineLike", "IdempotencyStore", "JaguarService", "ProgressCallback", "new_request_id"]
+
+logger = logging.getLogger("jaguar_sdk.service")
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def new_request_id() -> str:
+    """A fresh request id, e.g. ``req_3f2a...``."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+class EngineLike(Protocol):
+    """What the service needs of an engine (``jaguar_sdk.engine.Engine`` satisfies it)."""
+
+    def generate(
+        self,
+        request: GenerateRequest,
+        *,
+        request_id: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult: ...
+
+    def info(self) -> ModelInfo: ...
+
+    def close(self) -> None: ...
+
+
+class IdempotencyStore:
+    """Recent results by idempotency key, bounded in size and age.
+
+    A repeat of a finished key gets the stored result; a repeat of a key still running waits
+    for the first run instead of generating again. Failed runs are not stored, so a retry after
+    a failure really retries.
+
+    Args:
+        ttl_s: How long a finished result is kept.
+        max_entries: How many keys are kept; the oldest are dropped first.
+    """
+
+    def __init__(
+        self, *, ttl_s: float = C.IDEMPOTENCY_TTL_S, max_entries: int = C.IDEMPOTENCY_MAX_ENTRIES
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, Future[GenerationResult]]] = OrderedDict()
+        self.hits = 0
+
+    def _evict(self, now: float) -> None:
+        for key, (created, future) in list(self._entries.items()):
+            expired = future.done() and now - created > self._ttl_s
+            if expired or (len(self._entries) > self._max_entries and future.done()):
+                del self._entries[key]
+
+    def run(self, key: str | None, fn: Callable[[], GenerationResult]) -> GenerationResult:
+        """Run ``fn`` once per key; repeats get the first run's result.
+
+        Args:
+            key: The idempotency key, or ``None`` to always run.
+            fn: The work.
+
+        Returns:
+            The result of the (first) run.
+        """
+        if key is None:
+            return fn()
+        now = time.monotonic()
+        with self._lock:
+            self._evict(now)
+            entry = self._entries.get(key)
+            owner = entry is None
+            if owner:
+                future: Future[GenerationResult] = Future()
+                self._entries[key] = (now, future)
+            else:
+                assert entry is not None
+                future = entry[1]
+                self.hits += 1
+        if not owner:
+            logger.info("idempotency key seen before; returning the first run's result")
+            return future.result()
+        try:
+            result = fn()
+        except BaseException as exc:
+            with self._lock:
+                self._entries.pop(key, None)
+            future.set_exception(exc)
+            raise
+        future.set_result(result)
+        return result
+
+
+class JaguarService:
+    """One model behind every front end: generate, info, health, reload.
+
+    Args:
+        loader: Builds a ready engine (called at start and on every reload).
+        idempotency: The store of recent results; a default one is made when omitted.
+        reloader: Called by :meth:`reload` instead of ``loader`` (e.g. the Modal class forces
+            a fresh verify-or-download there); defaults to ``loader``.
+
+    Example:
+        >>> from jaguar_sdk.engine import Engine          # doctest: +SKIP
+        >>> service = JaguarService(lambda: Engine.load("tiny"))
+        >>> service.start()
+        >>> service.generate(GenerateRequest(prompt="a cat", width=64, height=64)).seed
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[], EngineLike],
+        *,
+        idempotency: IdempotencyStore | None = None,
+        reloader: Callable[[], EngineLike] | None = None,
+    ) -> None:
+        self._loader = loader
+        self._reloader = reloader or loader
+        self._engine: EngineLike | None = None
+        self._state_lock = threading.Lock()
+        self._load_error: str | None = None
+        self._loading = False
+        self.idempotency = idempotency or IdempotencyStore()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the engine now (idempotent). Errors are kept for :meth:`health` and re-raised."""
+        with self._state_lock:
+            if self._engine is not None:
+                return
+            self._loading = True
+        self._swap_in(self._loader)
+
+    def _swap_in(self, build: Callable[[], EngineLike]) -> EngineLike:
+        try:
+            engine = build()
+        except Exception as exc:
+            with self._state_lock:
+                self._loading = False
+                self._load_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("model load failed")
+            raise
+        with self._state_lock:
+            old, self._engine = self._engine, engine
+            self._loading = False
+            self._load_error = None
+        if old is not None and old is not engine:
+            # Requests already running hold their own reference to `old`; closing only drops
+            # the service's caches, it never interrupts them.
+            old.close()
+        return engine
+
+    def reload(self) -> ModelInfo:
+        """Load the model again (verify-or-download where the loader does), then swap it in.
+
+        Requests keep being served by the old engine until the new one is ready.
+
+        Returns:
+            The info of the newly loaded model.
+        """
+        with self._state_lock:
+            self._loading = self._engine is None
+        return self._swap_in(self._reloader).info()
+
+    def close(self) -> None:
+        """Release the engine."""
+        with self._state_lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+
+    @property
+    def engine(self) -> EngineLike:
+        """The current engine. Raises :class:`NotReadyError` while none is loaded."""
+        engine = self._engine
+        if engine is None:
+            detail = self._load_error or "the model is loading"
+            raise NotReadyError(f"The model is not ready: {detail}.")
+        return engine
+
+    # --- operations ------------------------------------------------------------------------
+    def generate(
+        self,
+        request: GenerateRequest | dict[str, Any],
+        *,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Validate and run one request.
+
+        Args:
+            request: The request, or its plain-data form.
+            request_id: The id to report; a fresh one is made when omitted.
+            idempotency_key: Repeats with the same key get the first result.
+            on_progress: Called with progress events from the engine's thread.
+
+        Returns:
+            The result.
+
+        Raises:
+            InvalidRequestError: A field is out of range.
+            NotReadyError: The model is not loaded.
+            GenerationError: The engine failed on a valid request.
+        """
+        req = validate_request(request)
+        rid = request_id or new_request_id()
+        engine = self.engine
+
+        def run() -> GenerationResult:
+            try:
+                return engine.generate(req, request_id=rid, on_progress=on_progress)
+            except JaguarError:
+                raise
+            except Exception as exc:
+                logger.exception("generation failed [request_id=%s]", rid)
+                raise GenerationError(
+                    f"The model failed to generate: {type(exc).__name__}: {exc}",
+                    request_id=rid,
+                ) from exc
+
+        return self.idempotency.run(idempotency_key, run)
+
+    def info(self) -> ModelInfo:
+        """What is being served."""
+        return self.engine.info()
+
+    def health(self) -> HealthStatus:
+        """Liveness and readiness; never raises."""
+        with self._state_lock:
+            ready = self._engine is not None
+            error = self._load_error
+        if ready:
+            return HealthStatus(status="ok", ready=True, version=__version__)
+        if error and not self._loading:
+            return HealthStatus(status="error", ready=False, version=__version__, detail=error)
+        return HealthStatus(
+            status="loading", ready=False, version=__version__, detail="the model is loading"
+        )
+
+    # --- plain-data entry points (Modal methods) ---------------------------------------------
+    def call_plain(self, operation: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run an operation on plain data and answer plain data, errors included.
+
+        Errors come back as ``{"schema_version": 1, "error": {...}}`` instead of being raised,
+        so a client of another jaguar_sdk version gets a clear message rather than an
+        unpickling failure.
+
+        Args:
+            operation: ``"generate"``, ``"info"``, ``"health"`` or ``"reload"``.
+            payload: For ``generate``: ``{"schema_version", "request", "request_id",
+                "idempotency_key"}``.
+
+        Returns:
+            The result's plain-data form (bytes stay bytes), or an error envelope.
+        """
+        payload = payload or {}
+        request_id = payload.get("request_id") or new_request_id()
+        try:
+            check_schema_version(payload)
+            out: Any
+            if operation == "generate":
+                out = self.generate(
+                    payload.get("request") or {},
+                    request_id=request_id,
+                    idempotency_key=payload.get("idempotency_key"),
+                )
+            elif operation == "info":
+                out = self.info()
+            elif operation == "health":
+                out = self.health()
+            elif operation == "reload":
+                out = self.reload()
+            else:
+                raise JaguarError(f"unknown operation {operation!r}", code="not_found")
+            return out.model_dump()
+        except JaguarError as exc:
+            if exc.request_id is None:
+                exc.request_id = request_id
+            return {"schema_version": C.SCHEMA_VERSION, "error": exc.to_payload()}
+        except Exception as exc:  # never let an unpicklable exception cross the wire
+            logger.exception("operation %s failed [request_id=%s]", operation, request_id)
+            err = GenerationError(f"{type(exc).__name__}: {exc}", request_id=request_id)
+            return {"schema_version": C.SCHEMA_VERSION, "error": err.to_payload()}
