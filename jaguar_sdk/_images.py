@@ -90,9 +90,7 @@ class GeneratedImage(BaseModel):
             target = target / f"{stem}{self.extension}"
         wanted = _FORMAT_BY_SUFFIX.get(target.suffix.lower())
         if wanted is None:
-            raise ValueError(
-                f"cannot save as {target.suffix!r}: use .png, .jpg, .jpeg or .webp"
-            )
+            raise ValueError(f"cannot save as {target.suffix!r}: use .png, .jpg, .jpeg or .webp")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.partial")
         if wanted == self.format:
@@ -102,9 +100,7 @@ class GeneratedImage(BaseModel):
         os.replace(tmp, target)  # never leave a half-written image under the final name
         return target
 
-    def _repr_mimebundle_(
-        self, include: Any = None, exclude: Any = None
-    ) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {
             self.mime_type: self.data,
             "text/plain": repr(self),

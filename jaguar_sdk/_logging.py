@@ -16,8 +16,10 @@ __all__ = ["RedactingFilter", "configure_logging", "redact"]
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s'\",]+"),
-    re.compile(r"(?i)((?:api[_-]?key|token|secret|password|modal-secret|modal-key)"
-               r"['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|token|secret|password|modal-secret|modal-key)"
+        r"['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"
+    ),
     re.compile(r"\b(wk|ws|ak|as|hf)(-|_)[A-Za-z0-9]{6,}"),
 )
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from . import _constants as C
 from ._exceptions import GenerationError, JaguarError, NotReadyError
 from ._types import (
@@ -82,10 +84,13 @@ class IdempotencyStore:
         self.hits = 0
 
     def _evict(self, now: float) -> None:
+        """Drop expired results, then the oldest finished ones until a new key fits."""
         for key, (created, future) in list(self._entries.items()):
-            expired = future.done() and now - created > self._ttl_s
-            if expired or (len(self._entries) > self._max_entries and future.done()):
+            if future.done() and now - created > self._ttl_s:
                 del self._entries[key]
+        finished = [key for key, (_, future) in self._entries.items() if future.done()]
+        while len(self._entries) >= self._max_entries and finished:
+            del self._entries[finished.pop(0)]
 
     def run(self, key: str | None, fn: Callable[[], GenerationResult]) -> GenerationResult:
         """Run ``fn`` once per key; repeats get the first run's result.
@@ -292,7 +297,7 @@ class JaguarService:
         request_id = payload.get("request_id") or new_request_id()
         try:
             check_schema_version(payload)
-            out: Any
+            out: BaseModel
             if operation == "generate":
                 out = self.generate(
                     payload.get("request") or {},
