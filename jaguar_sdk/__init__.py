@@ -9,6 +9,7 @@ Importing this package is light: torch, diffusers, transformers, fastapi and mod
 only by the parts that use them (the engine, the server, the Modal transport).
 """
 
+from ._client import AsyncJaguarClient, JaguarClient
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -38,6 +39,7 @@ from ._types import (
 from ._version import __version__
 
 __all__ = [
+    "AsyncJaguarClient",
     "AuthenticationError",
     "ConfigurationError",
     "GenerateRequest",
@@ -47,6 +49,7 @@ __all__ = [
     "HealthStatus",
     "IncompatibleVersionError",
     "InvalidRequestError",
+    "JaguarClient",
     "JaguarConnectionError",
     "JaguarError",
     "JaguarTimeoutError",

@@ -7,9 +7,10 @@ import html
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+import binascii
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -21,6 +22,29 @@ __all__ = ["GeneratedImage", "render_result_html"]
 _EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _FORMAT_BY_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+
+
+def _bytes_from_base64(value: Any) -> Any:
+    """Accept raw bytes (plain data) or base64 text (JSON), standard or URL-safe alphabet."""
+    if isinstance(value, str):
+        text = value.strip()
+        text += "=" * (-len(text) % 4)
+        try:
+            return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("image data must be base64") from exc
+    return value
+
+
+#: Bytes that travel as *standard* base64 in JSON (pydantic's own "base64" mode writes the
+#: URL-safe alphabet, which ``base64.b64decode`` and browsers' ``atob`` decode wrongly).
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_bytes_from_base64),
+    PlainSerializer(
+        lambda b: base64.b64encode(b).decode("ascii"), return_type=str, when_used="json"
+    ),
+]
 
 
 class GeneratedImage(BaseModel):
@@ -38,9 +62,9 @@ class GeneratedImage(BaseModel):
         PosixPath('jaguar.png')
     """
 
-    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
-    data: bytes
+    data: Base64Bytes
     format: Literal["png", "jpeg", "webp"]
     width: int
     height: int

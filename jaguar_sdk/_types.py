@@ -63,13 +63,9 @@ StrictInt = Annotated[int, Field(strict=True)]
 
 
 class _Wire(BaseModel):
-    """Base of every wire model: bytes travel as base64 in JSON."""
+    """Base of every wire model (immutable; image bytes travel as standard base64 in JSON)."""
 
-    model_config = ConfigDict(
-        ser_json_bytes="base64",
-        val_json_bytes="base64",
-        frozen=True,
-    )
+    model_config = ConfigDict(frozen=True)
 
 
 class GenerateRequest(_Wire):

@@ -137,3 +137,15 @@ def test_jupyter_display():
     html = result._repr_html_()
     assert "data:image/jpeg;base64," in html and "seed 3" in html and "red" in html
     assert result.image.to_pil().size == (32, 16)
+
+
+def test_json_uses_the_standard_base64_alphabet():
+    data = bytes(range(256)) * 4  # has bytes that encode to '+' and '/' in standard base64
+    image = GeneratedImage(data=data, format="png", width=1, height=1)
+    text = json.loads(image.model_dump_json())["data"]
+    import base64
+
+    assert text == base64.b64encode(data).decode()
+    assert GeneratedImage.model_validate_json(image.model_dump_json()).data == data
+    urlsafe = base64.urlsafe_b64encode(data).decode()
+    assert GeneratedImage.model_validate({**image.model_dump(), "data": urlsafe}).data == data

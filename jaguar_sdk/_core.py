@@ -1,0 +1,798 @@
+"""The sans-IO core shared by :class:`JaguarClient` and :class:`AsyncJaguarClient`.
+
+Everything a client does except waiting on I/O lives here, once:
+
+- resolving the configuration and building the transport (:class:`ClientCore`),
+- validating user arguments into a :class:`~jaguar_sdk._transports._base.Call` before any
+  network (:meth:`ClientCore.plan_generate`, :meth:`ClientCore.plan_simple`),
+- the retry policy as tenacity pieces (:class:`RetryPolicy`), driven by ``tenacity.Retrying``
+  in the sync client and ``tenacity.AsyncRetrying`` in the async one,
+- parsing a :class:`~jaguar_sdk._transports._base.Reply` into a result model or an error
+  (:func:`parse_reply`),
+- normalising the items of ``generate_many`` and the optional progress bar.
+
+The two clients are thin shells: they call ``plan_*``, run ``transport.send`` (or ``await`` it)
+under the policy, and hand the reply to ``parse``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from pydantic import ValidationError
+
+from . import _constants as C
+from ._config import ResolvedConfig, resolve_config
+from ._exceptions import (
+    ConfigurationError,
+    InvalidRequestError,
+    JaguarConnectionError,
+    JaguarError,
+    JaguarTimeoutError,
+    NotReadyError,
+    RateLimitError,
+    ServerError,
+)
+from ._logging import RedactingFilter
+from ._transports._base import AsyncTransport, Call, Operation, Reply, SyncTransport
+from ._types import (
+    GenerateRequest,
+    GenerationResult,
+    HealthStatus,
+    ModelInfo,
+    check_schema_version,
+    validate_request,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    from tenacity import RetryCallState
+
+__all__ = [
+    "CALL_OPTION_NAMES",
+    "GENERATION_FIELDS",
+    "ClientCore",
+    "Flavour",
+    "ManyItem",
+    "Plan",
+    "ProgressBar",
+    "RetryPolicy",
+    "is_retryable",
+    "parse_reply",
+]
+
+logger = logging.getLogger("jaguar_sdk.client")
+logger.addFilter(RedactingFilter())
+
+Flavour = Literal["sync", "async"]
+AnyTransport = SyncTransport | AsyncTransport
+ResultModel = GenerationResult | ModelInfo | HealthStatus
+#: One item of ``generate_many``: a prompt, a request, or a dict of request fields.
+ManyItem = str | GenerateRequest | Mapping[str, Any]
+
+#: Request fields a caller may pass as keywords besides the prompt.
+GENERATION_FIELDS: tuple[str, ...] = tuple(
+    name for name in GenerateRequest.model_fields if name != "prompt"
+)
+#: Per-call options accepted by every operation (and by ``generate_many``).
+CALL_OPTION_NAMES: tuple[str, ...] = ("timeout", "deadline", "max_retries")
+
+_RESULT_MODELS: dict[Operation, type[GenerationResult] | type[ModelInfo] | type[HealthStatus]] = {
+    "generate": GenerationResult,
+    "info": ModelInfo,
+    "health": HealthStatus,
+    "reload": ModelInfo,
+}
+
+#: An attempt is not started with less time than this left before the deadline.
+MIN_ATTEMPT_S = 0.05
+
+
+# --- plans -----------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """One logical call: the :class:`Call` sent on every attempt plus its retry budget.
+
+    Attributes:
+        call: What the transport sends (same idempotency key on every attempt).
+        max_retries: Retries allowed after the first attempt.
+        deadline_s: The total deadline in seconds as the caller gave it, for messages.
+        started: ``time.monotonic()`` when the call began.
+    """
+
+    call: Call
+    max_retries: int
+    deadline_s: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def operation(self) -> Operation:
+        """What the call does."""
+        return self.call.operation
+
+
+# --- retry policy ----------------------------------------------------------------------------
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed attempt may be retried.
+
+    Retried: connection failures, a single attempt's timeout (not the call's deadline), rate
+    limiting (429), the model loading (503) and gateway errors (502/503/504). Never retried:
+    invalid requests, authentication, generation failures, 500s, configuration errors.
+
+    Args:
+        exc: The exception an attempt raised.
+
+    Returns:
+        ``True`` if another attempt may succeed.
+    """
+    if isinstance(exc, JaguarTimeoutError):
+        return exc.code != "deadline_exceeded"
+    if isinstance(exc, (JaguarConnectionError, RateLimitError, NotReadyError)):
+        return True
+    if isinstance(exc, ServerError):
+        return exc.status_code in (502, 503, 504)
+    return False
+
+
+def _plan_of(state: RetryCallState) -> Plan:
+    plan = state.args[0]
+    assert isinstance(plan, Plan)
+    return plan
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to retry, as the pieces ``tenacity.Retrying`` takes.
+
+    The pieces read the per-call budget (``max_retries``, deadline) from the :class:`Plan`
+    passed as the retried function's first argument, so one policy serves every call of a
+    client, sync or async.
+
+    Args:
+        initial_backoff_s: Upper bound of the first wait (full jitter: uniform from 0).
+        max_backoff_s: Cap of the exponential bound.
+        retry_after_cap_s: Longest Retry-After honoured.
+
+    Example:
+        >>> policy = RetryPolicy()
+        >>> sorted(policy.tenacity_kwargs())
+        ['before_sleep', 'retry', 'retry_error_callback', 'stop', 'wait']
+    """
+
+    initial_backoff_s: float = C.RETRY_INITIAL_BACKOFF_S
+    max_backoff_s: float = C.RETRY_MAX_BACKOFF_S
+    retry_after_cap_s: float = C.RETRY_AFTER_CAP_S
+
+    def retry(self, state: RetryCallState) -> bool:
+        """tenacity ``retry``: retry transient failures only."""
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        return exc is not None and is_retryable(exc)
+
+    def wait(self, state: RetryCallState) -> float:
+        """tenacity ``wait``: Retry-After (capped) where the server gave one, else backoff."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, (int, float)) and math.isfinite(retry_after):
+            return max(0.0, min(float(retry_after), self.retry_after_cap_s))
+        bound = min(
+            self.max_backoff_s,
+            self.initial_backoff_s * 2 ** max(0, state.attempt_number - 1),
+        )
+        return random.uniform(0.0, bound)
+
+    def stop(self, state: RetryCallState) -> bool:
+        """tenacity ``stop``: out of retries, or the wait would reach the deadline."""
+        plan = _plan_of(state)
+        if state.attempt_number > plan.max_retries:
+            return True
+        left = plan.call.remaining()
+        return left is not None and left - state.upcoming_sleep < MIN_ATTEMPT_S
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        """tenacity ``before_sleep``: log the retry at INFO (never a secret)."""
+        plan = _plan_of(state)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        logger.info(
+            "%s attempt %d of %d failed with %s: %s; retrying in %.2fs [request_id=%s]",
+            plan.operation,
+            state.attempt_number,
+            plan.max_retries + 1,
+            type(exc).__name__,
+            getattr(exc, "message", exc),
+            state.upcoming_sleep,
+            plan.call.request_id,
+        )
+
+    def give_up(self, state: RetryCallState) -> Any:
+        """tenacity ``retry_error_callback``: raise the last error, or a deadline timeout."""
+        plan = _plan_of(state)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        assert exc is not None
+        if state.attempt_number <= plan.max_retries and plan.call.deadline is not None:
+            raise JaguarTimeoutError(
+                f"{plan.operation} did not finish within its deadline of {plan.deadline_s:g}s "
+                f"({state.attempt_number} attempt(s); last error: {type(exc).__name__}: "
+                f"{getattr(exc, 'message', exc)}). Raise deadline= or try again later.",
+                request_id=getattr(exc, "request_id", None) or plan.call.request_id,
+                code="deadline_exceeded",
+            ) from exc
+        logger.info(
+            "%s gave up after %d attempt(s) [request_id=%s]",
+            plan.operation,
+            state.attempt_number,
+            plan.call.request_id,
+        )
+        raise exc
+
+    def tenacity_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``."""
+        return {
+            "retry": self.retry,
+            "wait": self.wait,
+            "stop": self.stop,
+            "before_sleep": self.before_sleep,
+            "retry_error_callback": self.give_up,
+        }
+
+
+# --- replies ---------------------------------------------------------------------------------
+def _raise_for_plain(data: Mapping[str, Any], request_id: str | None) -> None:
+    check_schema_version(dict(data))
+    error = data.get("error")
+    if isinstance(error, Mapping):
+        from ._exceptions import error_from_payload
+
+        raise error_from_payload(error, request_id=request_id)
+
+
+def parse_reply(operation: Operation, reply: Reply) -> ResultModel:
+    """Turn a transport's reply into the operation's result model.
+
+    Args:
+        operation: The operation the reply answers.
+        reply: Plain data (Modal, in-process) or a JSON document (HTTP).
+
+    Returns:
+        A :class:`GenerationResult`, :class:`ModelInfo` or :class:`HealthStatus`.
+
+    Raises:
+        IncompatibleVersionError: The payload is of another wire-schema version.
+        JaguarError: The payload is an error envelope (its mapped subclass), or malformed.
+    """
+    model = _RESULT_MODELS[operation]
+    try:
+        if reply.is_json:
+            raw = reply.data
+            if not isinstance(raw, (bytes, bytearray, str)):
+                raise TypeError("a JSON reply must hold bytes")
+            try:
+                parsed = model.model_validate_json(raw)
+            except ValidationError:
+                # Slow path: find out whether it is an error envelope or another schema version.
+                try:
+                    document = json.loads(raw)
+                except ValueError:
+                    raise _malformed(operation, reply, "not JSON") from None
+                if isinstance(document, Mapping):
+                    _raise_for_plain(document, reply.request_id)
+                raise
+            check_schema_version({"schema_version": parsed.schema_version})
+            return parsed
+        data = reply.data
+        if not isinstance(data, Mapping):
+            raise TypeError("a plain-data reply must be a dict")
+        _raise_for_plain(data, reply.request_id)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        why = errors[0]["msg"] if errors else "invalid"
+        raise _malformed(operation, reply, f"{where}: {why}") from None
+    except TypeError as exc:
+        raise _malformed(operation, reply, str(exc)) from None
+
+
+def _malformed(operation: Operation, reply: Reply, why: str) -> JaguarError:
+    return JaguarError(
+        f"The server's answer to {operation} is not a valid jaguar payload ({why}). Check that "
+        "base_url points at a jaguar server and that both sides run compatible versions.",
+        request_id=reply.request_id,
+        code="malformed_response",
+    )
+
+
+# --- progress --------------------------------------------------------------------------------
+class ProgressBar:
+    """A tqdm bar where tqdm is installed and wanted; silent otherwise.
+
+    Args:
+        total: Number of items.
+        enabled: Whether to show a bar at all.
+    """
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self._bar: Any = None
+        if not enabled:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # optional dependency: fall back to silence
+            return
+        self._bar = tqdm(total=total, desc="jaguar", unit="image")
+
+    def update(self, ok: bool) -> None:
+        """Count one finished item."""
+        if self._bar is not None:
+            self._bar.update(1)
+            if not ok:
+                errors = getattr(self, "_errors", 0) + 1
+                self._errors = errors
+                self._bar.set_postfix(errors=errors)
+
+    def close(self) -> None:
+        """Finish the bar."""
+        if self._bar is not None:
+            self._bar.close()
+
+
+# --- the core --------------------------------------------------------------------------------
+def _check_positive(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequestError(
+            f"{name}: must be a number of seconds (got {value!r})", field=name
+        )
+    if math.isnan(value) or value <= 0:
+        raise InvalidRequestError(f"{name}: must be positive (got {value!r})", field=name)
+    return None if math.isinf(value) else float(value)
+
+
+def _check_retries(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequestError(
+            f"max_retries: must be an integer >= 0 (got {value!r})", field="max_retries"
+        )
+    return value
+
+
+@dataclass
+class _Shared:
+    closed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ClientCore:
+    """The state and logic one client (sync or async) runs on.
+
+    Args:
+        config: The resolved settings.
+        transport: The transport calls go through.
+        headers: Extra HTTP headers for every call.
+        shared: State shared with the ``with_options`` copies (whether the client is closed).
+    """
+
+    policy: RetryPolicy = RetryPolicy()
+
+    def __init__(
+        self,
+        config: ResolvedConfig,
+        transport: AnyTransport,
+        *,
+        headers: Mapping[str, str] | None = None,
+        shared: _Shared | None = None,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.headers = dict(headers or {})
+        self.retry_kwargs = self.policy.tenacity_kwargs()
+        self._shared = shared or _Shared()
+
+    def sync_transport(self) -> SyncTransport:
+        """The transport, typed for the sync client."""
+        return cast(SyncTransport, self.transport)
+
+    def async_transport(self) -> AsyncTransport:
+        """The transport, typed for the async client."""
+        return cast(AsyncTransport, self.transport)
+
+    def mark_closed(self) -> bool:
+        """Mark the client (and its ``with_options`` copies) closed.
+
+        Returns:
+            ``True`` the first time: the caller closes the transport then.
+        """
+        with self._shared.lock:
+            first = not self._shared.closed
+            self._shared.closed = True
+        return first
+
+    # --- construction ----------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        flavour: Flavour,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        modal_app: str | None = None,
+        modal_class: str | None = None,
+        modal_environment: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        max_retries: int | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
+        transport: AnyTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        config_path: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+    ) -> ClientCore:
+        """Resolve the configuration and build the transport for a new client.
+
+        Args:
+            flavour: ``"sync"`` or ``"async"``: which transport classes to build.
+            device: For the in-process backend: the torch device (``None``: best available).
+            **rest: The client constructor's arguments.
+
+        Raises:
+            ConfigurationError: Nothing or two things configured, a malformed setting, or a
+                transport or http_client of the wrong flavour.
+        """
+        from ._logging import configure_logging
+
+        configure_logging()
+        _check_positive("timeout", timeout)
+        _check_positive("connect_timeout", connect_timeout)
+        _check_retries(max_retries)
+        if base_url is None and http_client is not None and str(http_client.base_url):
+            base_url = str(http_client.base_url)
+        config = resolve_config(
+            {
+                "base_url": base_url,
+                "api_key": api_key,
+                "model": model,
+                "modal_app": modal_app,
+                "modal_class": modal_class,
+                "modal_environment": modal_environment,
+                "timeout": timeout,
+                "connect_timeout": connect_timeout,
+                "max_retries": max_retries,
+            },
+            config_path=config_path,
+            has_transport=transport is not None,
+        )
+        if transport is None:
+            transport = _build_transport(flavour, config, http_client, device)
+        else:
+            _check_flavour(flavour, transport)
+        return cls(config, transport, headers=headers)
+
+    def copy(self, *, timeout: float | None, max_retries: int | None) -> ClientCore:
+        """A core sharing this one's transport (connection pool) and closed state."""
+        changes: dict[str, Any] = {}
+        if timeout is not None:
+            changes["timeout"] = _check_positive("timeout", timeout)
+        if max_retries is not None:
+            changes["max_retries"] = _check_retries(max_retries)
+        return ClientCore(
+            replace(self.config, **changes),
+            self.transport,
+            headers=self.headers,
+            shared=self._shared,
+        )
+
+    # --- planning ----------------------------------------------------------------------------
+    def _plan(
+        self,
+        operation: Operation,
+        request: GenerateRequest | None,
+        *,
+        timeout: float | None,
+        deadline: float | None,
+        max_retries: int | None,
+        request_id: str | None,
+        idempotency_key: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Plan:
+        if self._shared.closed:
+            raise JaguarError("This client is closed; create a new one.", code="client_closed")
+        read = _check_positive("timeout", timeout)
+        total = _check_positive("deadline", deadline)
+        retries = _check_retries(max_retries)
+        for name, value in (("request_id", request_id), ("idempotency_key", idempotency_key)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InvalidRequestError(f"{name}: must be a non-empty string", field=name)
+        started = time.monotonic()
+        call = Call(
+            operation=operation,
+            request=request,
+            request_id=request_id or f"req_{uuid.uuid4().hex}",
+            idempotency_key=idempotency_key,
+            connect_timeout=self.config.connect_timeout,
+            read_timeout=read if read is not None else self.config.timeout,
+            deadline=started + total if total is not None else None,
+            headers={**self.headers, **(headers or {})},
+        )
+        return Plan(
+            call=call,
+            max_retries=retries if retries is not None else self.config.max_retries,
+            deadline_s=total,
+            started=started,
+        )
+
+    def build_request(
+        self, prompt: str | GenerateRequest, fields: Mapping[str, Any]
+    ) -> GenerateRequest:
+        """Validate ``generate``'s arguments into a request, before any network.
+
+        Args:
+            prompt: The prompt, or a complete request.
+            fields: The keyword request fields; for a request, those that differ from their
+                defaults override the request's.
+
+        Returns:
+            The validated request.
+
+        Raises:
+            InvalidRequestError: Naming the field at fault and its allowed range.
+        """
+        if isinstance(prompt, GenerateRequest):
+            overrides = {
+                name: value
+                for name, value in fields.items()
+                if value != GenerateRequest.model_fields[name].default
+            }
+            if not overrides:
+                return prompt
+            return validate_request({**prompt.model_dump(), **overrides})
+        return validate_request({"prompt": prompt, **fields})
+
+    def plan_generate(
+        self,
+        prompt: str | GenerateRequest,
+        fields: Mapping[str, Any],
+        *,
+        timeout: float | None,
+        deadline: float | None,
+        max_retries: int | None,
+        request_id: str | None,
+        idempotency_key: str | None,
+    ) -> Plan:
+        """Validate and plan one ``generate``; one idempotency key for all its attempts."""
+        request = self.build_request(prompt, fields)
+        return self._plan(
+            "generate",
+            request,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=request_id,
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
+        )
+
+    def plan_request(
+        self,
+        request: GenerateRequest,
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+    ) -> Plan:
+        """Plan a ``generate`` of an already validated request (used by ``generate_many``)."""
+        return self._plan(
+            "generate",
+            request,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=None,
+            idempotency_key=str(uuid.uuid4()),
+        )
+
+    def plan_simple(
+        self,
+        operation: Operation,
+        *,
+        timeout: float | None,
+        deadline: float | None,
+        max_retries: int | None,
+        admin_key: str | None = None,
+    ) -> Plan:
+        """Plan ``info``, ``health`` or ``reload``.
+
+        ``reload`` is not retried unless ``max_retries`` is given: a reload that timed out may
+        still be running on the server.
+        """
+        headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else None
+        if operation == "reload" and max_retries is None:
+            max_retries = 0
+        return self._plan(
+            operation,
+            None,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=None,
+            idempotency_key=None,
+            headers=headers,
+        )
+
+    # --- results -----------------------------------------------------------------------------
+    def parse(self, plan: Plan, reply: Reply) -> Any:
+        """Parse a reply to the plan's operation (see :func:`parse_reply`)."""
+        result = parse_reply(plan.operation, reply)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s done in %.1f ms [request_id=%s]",
+                plan.operation,
+                (time.monotonic() - plan.started) * 1000,
+                reply.request_id or plan.call.request_id,
+            )
+        return result
+
+    # --- generate_many -----------------------------------------------------------------------
+    def split_many_options(
+        self, options: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split ``generate_many``'s ``**options`` into request fields and call options.
+
+        Raises:
+            TypeError: An unknown option, or one that must differ per item.
+        """
+        fields: dict[str, Any] = {}
+        call_options: dict[str, Any] = {}
+        for name, value in options.items():
+            if name in GENERATION_FIELDS:
+                fields[name] = value
+            elif name in CALL_OPTION_NAMES:
+                call_options[name] = value
+            elif name in ("request_id", "idempotency_key"):
+                raise TypeError(
+                    f"generate_many() takes no {name}: every item gets its own; pass "
+                    "GenerateRequest items and call generate() for per-item control"
+                )
+            else:
+                allowed = ", ".join((*GENERATION_FIELDS, *CALL_OPTION_NAMES))
+                raise TypeError(
+                    f"generate_many() got an unexpected option {name!r} (allowed: {allowed})"
+                )
+        return fields, call_options
+
+    def normalise_items(
+        self, items: Iterable[ManyItem], fields: Mapping[str, Any]
+    ) -> list[GenerateRequest | InvalidRequestError]:
+        """Validate every item of ``generate_many``; a bad item becomes its error in place.
+
+        A string is a prompt; a dict holds request fields; ``fields`` fill in what a dict does
+        not set; a :class:`GenerateRequest` is used as is.
+
+        Raises:
+            TypeError: ``items`` is a single string (a common slip) instead of a list.
+        """
+        if isinstance(items, (str, bytes, GenerateRequest)):
+            raise TypeError("generate_many() takes a list of prompts or requests, not one")
+        out: list[GenerateRequest | InvalidRequestError] = []
+        for item in items:
+            try:
+                if isinstance(item, GenerateRequest):
+                    out.append(item)
+                elif isinstance(item, Mapping):
+                    out.append(validate_request({**fields, **dict(item)}))
+                else:
+                    out.append(validate_request({"prompt": item, **fields}))
+            except InvalidRequestError as exc:
+                out.append(exc)
+        return out
+
+    # --- description -------------------------------------------------------------------------
+    def describe(self, class_name: str) -> str:
+        """The client's ``repr``: backend, target and budgets; never the api key."""
+        cfg = self.config
+        if cfg.backend == "http":
+            target = f"base_url={cfg.base_url!r}"
+        elif cfg.backend == "modal":
+            target = f"modal_app={cfg.modal_app!r}, modal_class={cfg.modal_class!r}"
+        elif cfg.backend == "local":
+            target = f"model={cfg.model!r}"
+        else:
+            target = f"transport={getattr(self.transport, 'name', type(self.transport).__name__)!r}"
+        return (
+            f"{class_name}({target}, timeout={cfg.timeout!r}, max_retries={cfg.max_retries}, "
+            f"api_key={'set' if cfg.api_key else None})"
+        )
+
+
+# --- transports ------------------------------------------------------------------------------
+def _check_flavour(flavour: Flavour, transport: AnyTransport) -> None:
+    import inspect
+
+    is_async = inspect.iscoroutinefunction(getattr(transport, "send", None))
+    if is_async != (flavour == "async"):
+        wanted = "AsyncTransport (async def send)" if flavour == "async" else "SyncTransport"
+        raise ConfigurationError(
+            f"transport= must be a {wanted} for this client; got {type(transport).__name__}."
+        )
+
+
+def _build_transport(
+    flavour: Flavour,
+    config: ResolvedConfig,
+    http_client: Any,
+    device: str | None,
+) -> AnyTransport:
+    if http_client is not None and config.backend != "http":
+        raise ConfigurationError("http_client= only applies to an HTTP base_url.")
+    if config.backend == "http":
+        from ._transports.http import AsyncHttpTransport, HttpTransport
+
+        assert config.base_url is not None
+        kwargs: dict[str, Any] = {
+            "api_key": config.api_key,
+            "connect_timeout": config.connect_timeout,
+            "http_client": http_client,
+        }
+        if flavour == "async":
+            return AsyncHttpTransport(config.base_url, **kwargs)
+        return HttpTransport(config.base_url, **kwargs)
+    if config.backend == "modal":
+        return build_modal_transport(
+            flavour,
+            config.modal_app or C.DEFAULT_MODAL_APP,
+            config.modal_class,
+            environment=config.modal_environment,
+        )
+    if config.backend == "local":
+        return build_local_transport(flavour, config.model or "tiny", device=device)
+    raise ConfigurationError("No transport to build.")  # pragma: no cover
+
+
+def build_modal_transport(
+    flavour: Flavour, app: str, cls_name: str, *, environment: str | None
+) -> AnyTransport:
+    """Build the Modal transport (imports ``modal`` only now).
+
+    Raises:
+        ConfigurationError: The ``modal`` extra is not installed.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module("jaguar_sdk._transports.modal")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"Calling a Modal deployment needs the modal extra: pip install 'jaguar-sdk[modal]' "
+            f"({exc})."
+        ) from exc
+    factory = module.AsyncModalTransport if flavour == "async" else module.ModalTransport
+    transport: AnyTransport = factory(app, cls_name, environment=environment)
+    return transport
+
+
+def build_local_transport(flavour: Flavour, model: str, *, device: str | None) -> AnyTransport:
+    """Load a model in this process and wrap it in a local transport.
+
+    Raises:
+        ConfigurationError: The engine extra is missing or the model cannot be loaded.
+    """
+    from ._transports.local import AsyncLocalTransport, LocalTransport, load_service
+
+    service = load_service(model, device=device)
+    if flavour == "async":
+        return AsyncLocalTransport(service, model=model)
+    return LocalTransport(service, model=model)

@@ -1,0 +1,303 @@
+"""``jaguar generate``, ``jaguar info``, ``jaguar health``, ``jaguar reload``: the client commands.
+
+They share the connection flags: ``--url`` (an HTTP server; saved to the user config so later
+runs need no flag), ``--token``, ``--local [MODEL]`` (in-process), ``--modal-app``. With none of
+them, the client resolves its configuration as usual (environment, then the config file).
+Failures are raised as :class:`~jaguar_sdk.JaguarError` subclasses; the root ``main`` turns them
+into a message on stderr and an exit status (2 invalid input, 3 no configuration, 4 auth,
+5 not found, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _constants as C
+from .._exceptions import InvalidRequestError
+
+if TYPE_CHECKING:
+    from .._client import JaguarClient
+    from .._types import GenerationResult
+
+__all__ = ["client_from_args", "parse_size", "register"]
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``--size``: ``"WxH"`` or a single ``"N"`` for a square.
+
+    Args:
+        text: The flag's value.
+
+    Returns:
+        ``(width, height)``.
+
+    Raises:
+        InvalidRequestError: Not of the form WxH or N (bounds are checked by the request).
+
+    Example:
+        >>> parse_size("768x512")
+        (768, 512)
+    """
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        numbers = [int(part.strip()) for part in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 1:
+        return numbers[0], numbers[0]
+    if len(numbers) == 2:
+        return numbers[0], numbers[1]
+    raise InvalidRequestError(
+        f"--size must be WIDTHxHEIGHT (e.g. 1024x768) or one number for a square (got {text!r})",
+        field="size",
+    )
+
+
+def _add_connection_flags(parser: argparse.ArgumentParser, *, admin: bool = False) -> None:
+    group = parser.add_argument_group("connection (default: $JAGUAR_* variables, then config)")
+    group.add_argument(
+        "--url",
+        metavar="URL",
+        help="jaguar HTTP server root, e.g. http://127.0.0.1:8000; saved to the user config "
+        "file so later runs need no flag",
+    )
+    group.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"bearer token of the server (or set ${C.ENV_API_KEY}); saved with --url",
+    )
+    group.add_argument(
+        "--local",
+        nargs="?",
+        const="tiny",
+        metavar="MODEL",
+        help="run the model in this process: 'tiny' (default) or a model folder",
+    )
+    group.add_argument("--device", help="device for --local: cpu, cuda, ... (default: best)")
+    group.add_argument(
+        "--modal-app",
+        metavar="APP",
+        help=f"call a deployed Modal app (e.g. {C.DEFAULT_MODAL_APP})",
+    )
+    group.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="read timeout of each attempt"
+    )
+    if admin:
+        group.add_argument(
+            "--admin-token",
+            metavar="TOKEN",
+            help="the server's admin token (default: --token / $JAGUAR_API_KEY)",
+        )
+
+
+def client_from_args(args: argparse.Namespace) -> JaguarClient:
+    """Build the client the connection flags ask for (saving ``--url`` to the config file).
+
+    Args:
+        args: Parsed arguments with the connection flags.
+
+    Returns:
+        A ready client.
+
+    Raises:
+        ConfigurationError: Conflicting flags, or nothing configured anywhere.
+    """
+    from .._client import JaguarClient
+    from .._config import save_user_config
+    from .._exceptions import ConfigurationError
+
+    chosen = [
+        flag
+        for flag, value in (
+            ("--url", args.url),
+            ("--local", args.local),
+            ("--modal-app", args.modal_app),
+        )
+        if value
+    ]
+    if len(chosen) > 1:
+        raise ConfigurationError(f"Choose one of {' and '.join(chosen)}, not both.")
+    options: dict[str, Any] = {}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    if args.url:
+        values: dict[str, Any] = {"base_url": args.url.strip().rstrip("/")}
+        client = JaguarClient(base_url=values["base_url"], api_key=args.token, **options)
+        if args.token:
+            values["api_key"] = args.token
+        path = save_user_config(**values)
+        saved = "base_url and api_key" if args.token else "base_url"
+        print(f"saved {saved} to {path} (mode 0600); later runs need no --url", file=sys.stderr)
+        return client
+    if args.local:
+        return JaguarClient.local(model=args.local, device=args.device, **options)
+    if args.modal_app:
+        return JaguarClient.from_modal(args.modal_app, api_key=args.token, **options)
+    return JaguarClient(api_key=args.token, **options)
+
+
+def _output_paths(result: GenerationResult, output: str) -> list[Path]:
+    target = Path(output)
+    if len(result.images) > 1 and target.suffix.lower() in _IMAGE_SUFFIXES:
+        # one file name for several images: name-0.png, name-1.png, ...
+        return [
+            image.save(target.with_name(f"{target.stem}-{i}{target.suffix}"))
+            for i, image in enumerate(result.images)
+        ]
+    return [Path(p) for p in result.save(target)]
+
+
+def _metadata(result: GenerationResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json", exclude={"images"})
+    data["images"] = [
+        {"format": img.format, "width": img.width, "height": img.height, "bytes": len(img.data)}
+        for img in result.images
+    ]
+    return data
+
+
+def _generate(args: argparse.Namespace) -> int:
+    width = height = None
+    if args.size:
+        width, height = parse_size(args.size)
+    fields: dict[str, Any] = {
+        "num_images": args.num_images,
+        "seed": args.seed,
+        "output_format": args.format,
+    }
+    for name, value in (
+        ("width", width),
+        ("height", height),
+        ("steps", args.steps),
+        ("quality", args.quality),
+        ("guidance_scale", args.guidance_scale),
+    ):
+        if value is not None:
+            fields[name] = value
+    from .._types import validate_request
+
+    request = validate_request({"prompt": args.prompt, **fields})  # before any connection
+    with client_from_args(args) as client:
+        started = time.perf_counter()
+        result = client.generate(request)
+        elapsed = time.perf_counter() - started
+    paths = _output_paths(result, args.output)
+    if args.json:
+        meta = _metadata(result)
+        meta["paths"] = [str(p) for p in paths]
+        meta["client_total_s"] = round(elapsed, 4)
+        print(json.dumps(meta, indent=2))
+    else:
+        t = result.timings
+        print(
+            f"model: {result.model.id} (source: {result.model.source}"
+            + (f", revision: {result.model.revision}" if result.model.revision else "")
+            + ")"
+        )
+        print(f"seed: {result.seed}")
+        print(f"request_id: {result.request_id}")
+        print(
+            f"timings: queue {t.queue_s:.3f}s, load {t.load_s:.3f}s, inference "
+            f"{t.inference_s:.3f}s, decode {t.decode_s:.3f}s, encode {t.encode_s:.3f}s"
+        )
+        print(f"total: {t.total_s:.3f}s on the server, {elapsed:.3f}s round trip")
+        for path in paths:
+            print(f"wrote: {path}")
+    if args.display:
+        for image in result.images:
+            image.to_pil().show()
+    return 0
+
+
+def _print_model(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        print(f"{key}: {value}")
+
+
+def _info(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        info = client.info()
+    _print_model(info.model_dump(mode="json"), args.json)
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        status = client.health()
+    _print_model(status.model_dump(mode="json"), args.json)
+    return 0 if status.ready else 1
+
+
+def _reload(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        info = client.reload_model(admin_key=args.admin_token)
+    if not args.json:
+        print("reloaded", file=sys.stderr)
+    _print_model(info.model_dump(mode="json"), args.json)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``generate``, ``info``, ``health`` and ``reload`` sub-commands.
+
+    Args:
+        subparsers: The root parser's sub-parsers action.
+    """
+    gen: argparse.ArgumentParser = subparsers.add_parser(
+        "generate",
+        help="generate images from a prompt",
+        description="Generate images and write them to files. Reaches the model by --url, "
+        "--local or --modal-app, else by $JAGUAR_BASE_URL / $JAGUAR_MODAL_APP / "
+        "$JAGUAR_MODEL, else by the user config file.",
+    )
+    gen.add_argument(
+        "prompt",
+        nargs="?",
+        default=C.DEFAULT_PROMPT,
+        help=f"what to draw (default: {C.DEFAULT_PROMPT!r})",
+    )
+    gen.add_argument("-n", "--num-images", type=int, default=1, help="images, 1 to 4")
+    gen.add_argument("--seed", type=int, help="0 to 2**32-1 (default: random, printed)")
+    gen.add_argument("--size", help="WIDTHxHEIGHT or N for a square (default 1024)")
+    gen.add_argument("--steps", type=int, help=f"denoising steps (default {C.DEFAULT_STEPS})")
+    gen.add_argument("--guidance-scale", type=float, help=argparse.SUPPRESS)
+    gen.add_argument(
+        "--format",
+        choices=("png", "jpeg", "jpg", "webp"),
+        default=C.DEFAULT_OUTPUT_FORMAT,
+        help=f"image format (default {C.DEFAULT_OUTPUT_FORMAT})",
+    )
+    gen.add_argument("--quality", type=int, help="JPEG/WebP quality 1-100 (default 90)")
+    gen.add_argument(
+        "-o",
+        "--output",
+        default=os.curdir,
+        help="file (.png/.jpg/.webp) or folder to write (default: current folder)",
+    )
+    gen.add_argument("--display", action="store_true", help="open the images in a viewer")
+    gen.add_argument("--json", action="store_true", help="print the result metadata as JSON")
+    _add_connection_flags(gen)
+    gen.set_defaults(handler=_generate)
+
+    for name, handler, text in (
+        ("info", _info, "show the served model, device and load timings"),
+        ("health", _health, "check liveness and readiness (exit 1 when not ready)"),
+        ("reload", _reload, "reload the model on the server (admin token)"),
+    ):
+        sub: argparse.ArgumentParser = subparsers.add_parser(name, help=text, description=text)
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        _add_connection_flags(sub, admin=name == "reload")
+        sub.set_defaults(handler=handler)

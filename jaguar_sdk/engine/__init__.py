@@ -1,0 +1,60 @@
+"""The in-process engine: a FluxPipeline behind ``generate(GenerateRequest) -> GenerationResult``.
+
+Needs the ``engine`` extra (torch, diffusers, transformers). Importing this package is cheap:
+the names below are loaded on first use, so ``jaguar_sdk.engine.store`` (the weight store)
+can be used without importing torch.
+
+Example:
+    >>> from jaguar_sdk import GenerateRequest
+    >>> from jaguar_sdk.engine import Engine
+    >>> engine = Engine.load("tiny")  # doctest: +SKIP
+    >>> engine.generate(GenerateRequest(prompt="a cat", width=64, height=64),
+    ...                 request_id="req_1").seed
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._device import select_device, select_dtype
+    from ._encode import encode_image
+    from ._engine import Engine
+    from ._models import cache_dir, resolve_model
+    from .tiny import TINY_MODEL_NAME, build_tiny_model
+
+__all__ = [
+    "TINY_MODEL_NAME",
+    "Engine",
+    "build_tiny_model",
+    "cache_dir",
+    "encode_image",
+    "resolve_model",
+    "select_device",
+    "select_dtype",
+]
+
+_WHERE = {
+    "Engine": "._engine",
+    "build_tiny_model": ".tiny",
+    "TINY_MODEL_NAME": ".tiny",
+    "encode_image": "._encode",
+    "resolve_model": "._models",
+    "cache_dir": "._models",
+    "select_device": "._device",
+    "select_dtype": "._device",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,677 @@
+"""The weight store: "download once to the Volume", done so that a crash never leaves half a model.
+
+Layout under ``root`` (the Modal Volume mount, e.g. ``/weights``, or any local folder)::
+
+    models/<org>--<name>/<revision>/        complete published copies, one per resolved commit,
+        jaguar-manifest.json                each with a manifest (written last, before publish)
+    models/<org>--<name>/refs/<name>        "main" -> the commit it resolved to at download time
+    .staging/<unique>/                      downloads in progress; never counted as a model
+    .trash/<unique>/                        copies replaced by a forced reload (never deleted
+                                            automatically: a serving container may still read them)
+    .locks/<org>--<name>--<revision>.lock   advisory lock, see below
+
+How a copy is made (:meth:`WeightStore.ensure`):
+
+1. A complete copy (manifest present, every listed file present with the listed size) is used as
+   is: ``source="volume"``, no network.
+2. Otherwise the store takes an advisory lock file, downloads into a fresh unique staging folder,
+   hashes every file into a manifest (written last), and publishes with one atomic
+   ``os.rename(staging, models/<repo>/<revision>)``. If another container published first, theirs
+   is verified and ours discarded. Then ``commit()`` (``Volume.commit`` on Modal).
+   ``source="huggingface"``.
+
+A crash at any point leaves the previous complete copy or nothing: a staging folder is never
+read as a model, and leftover staging folders older than ``staging_max_age_s`` are removed by the
+next ``ensure``.
+
+Locking: Modal Volumes have no locking across containers, and one container's files are seen by
+another only after a ``commit()`` there and a ``reload()`` here. So the lock (a file created with
+``O_CREAT | O_EXCL`` holding owner id and timestamp, stale after a timeout) only avoids duplicate
+downloads in the common case; correctness never depends on it.
+
+This module does not import modal: the Modal app injects ``Volume.commit``/``Volume.reload``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from ._locking import LockFile
+from ._manifest import (
+    MANIFEST_NAME,
+    ByteProgress,
+    Manifest,
+    ManifestError,
+    VerifyReport,
+    build_manifest,
+    read_manifest,
+    verify_folder,
+    write_manifest,
+)
+
+__all__ = [
+    "ALLOW_PATTERNS",
+    "MANIFEST_NAME",
+    "EnsureResult",
+    "FetchInterruptedError",
+    "Fetcher",
+    "HubFetcher",
+    "LocalFolderFetcher",
+    "Manifest",
+    "VerifyReport",
+    "WeightStore",
+]
+
+logger = logging.getLogger("jaguar_sdk.engine.store")
+
+#: What a FluxPipeline needs from the Hub repo. Never the 23.8 GB single-file checkpoint, the fp8
+#: file or the GGUF folder that the shuttle-jaguar repo also holds.
+ALLOW_PATTERNS: tuple[str, ...] = (
+    "model_index.json",
+    "scheduler/*",
+    "text_encoder/*",
+    "text_encoder_2/*",
+    "tokenizer/*",
+    "tokenizer_2/*",
+    "transformer/*",
+    "vae/*",
+)
+
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_SAFE_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+StoreSource = Literal["volume", "huggingface"]
+
+
+class FetchInterruptedError(RuntimeError):
+    """A (test) fetcher stopped part-way, as a crashed download would."""
+
+
+class Fetcher(Protocol):
+    """Where weights come from (the Hub, or a local folder standing in for it)."""
+
+    def resolve(self, repo_id: str, revision: str) -> str:
+        """Turn a branch or tag (``"main"``) into the commit it points at now."""
+        ...
+
+    def fetch(
+        self, repo_id: str, revision: str, dest_dir: Path, allow_patterns: Sequence[str]
+    ) -> str:
+        """Download the files matching ``allow_patterns`` into ``dest_dir``.
+
+        Returns:
+            The resolved revision (commit) actually downloaded.
+        """
+        ...
+
+
+def _is_commit(revision: str) -> bool:
+    return bool(_SHA_RE.match(revision))
+
+
+def _safe(name: str, what: str) -> str:
+    safe = name.replace("/", "--")
+    if not _SAFE_RE.match(safe) or safe in {".", ".."} or safe.startswith("."):
+        raise ValueError(f"unsupported {what} {name!r}: use letters, digits, '.', '_', '-', '/'")
+    return safe
+
+
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatch(rel, p) for p in patterns)
+
+
+class HubFetcher:
+    """Downloads from the Hugging Face Hub with ``snapshot_download`` (Xet high-performance mode).
+
+    The token comes from ``HF_TOKEN`` (the Modal secret ``huggingface-secret`` sets it), where set.
+
+    Example:
+        >>> store.ensure("shuttleai/shuttle-jaguar", "main", fetch=HubFetcher())  # doctest: +SKIP
+    """
+
+    def __init__(self, *, token: str | None = None) -> None:
+        self._token = token
+
+    def _token_value(self) -> str | None:
+        return self._token or os.environ.get("HF_TOKEN") or None
+
+    def resolve(self, repo_id: str, revision: str) -> str:
+        """Ask the Hub which commit ``revision`` points at (one small API call)."""
+        if _is_commit(revision):
+            return revision
+        from huggingface_hub import HfApi
+
+        sha = HfApi(token=self._token_value()).model_info(repo_id, revision=revision).sha
+        if not sha:
+            raise RuntimeError(f"the Hub did not report a commit for {repo_id}@{revision}")
+        return str(sha)
+
+    def fetch(
+        self, repo_id: str, revision: str, dest_dir: Path, allow_patterns: Sequence[str]
+    ) -> str:
+        """Download the allowed files of ``repo_id`` at ``revision`` into ``dest_dir``."""
+        os.environ.setdefault("HF_XET_HIGH_PERFORMANCE", "1")
+        from huggingface_hub import snapshot_download
+
+        commit = self.resolve(repo_id, revision)
+        snapshot_download(
+            repo_id,
+            revision=commit,
+            local_dir=dest_dir,
+            allow_patterns=list(allow_patterns),
+            token=self._token_value(),
+        )
+        # snapshot_download keeps its bookkeeping in <local_dir>/.cache: not part of the model.
+        shutil.rmtree(dest_dir / ".cache", ignore_errors=True)
+        return commit
+
+
+class LocalFolderFetcher:
+    """A stand-in for the Hub: copies from ``source_root/<repo_id>/<revision>/``.
+
+    Branches resolve through ``source_root/<repo_id>/refs/<branch>`` (a file holding the commit),
+    as in the Hub cache layout; a revision without a ref resolves to itself. Useful for tests and
+    for air-gapped mirrors.
+
+    Args:
+        source_root: The mirror's root.
+        fail_after_files: Raise :class:`FetchInterruptedError` after copying this many files.
+        on_file: Called with the running count after each file is copied (tests use it to kill
+            the process mid-download).
+
+    Attributes:
+        fetches: How many times :meth:`fetch` ran.
+        resolves: How many times :meth:`resolve` ran.
+    """
+
+    def __init__(
+        self,
+        source_root: Path,
+        *,
+        fail_after_files: int | None = None,
+        on_file: Callable[[int], None] | None = None,
+    ) -> None:
+        self.source_root = Path(source_root)
+        self.fail_after_files = fail_after_files
+        self.on_file = on_file
+        self.fetches = 0
+        self.resolves = 0
+
+    def resolve(self, repo_id: str, revision: str) -> str:
+        """The commit a branch points at in the mirror."""
+        self.resolves += 1
+        ref = self.source_root / repo_id / "refs" / revision
+        return ref.read_text(encoding="utf-8").strip() if ref.is_file() else revision
+
+    def fetch(
+        self, repo_id: str, revision: str, dest_dir: Path, allow_patterns: Sequence[str]
+    ) -> str:
+        """Copy the files matching ``allow_patterns``."""
+        self.fetches += 1
+        commit = self.resolve(repo_id, revision)
+        src = self.source_root / repo_id / commit
+        if not src.is_dir():
+            raise FileNotFoundError(f"{repo_id}@{revision} is not in the mirror {self.source_root}")
+        copied = 0
+        for path in sorted(p for p in src.rglob("*") if p.is_file()):
+            rel = path.relative_to(src).as_posix()
+            if not _matches(rel, allow_patterns):
+                continue
+            if self.fail_after_files is not None and copied >= self.fail_after_files:
+                raise FetchInterruptedError(f"interrupted after {copied} files")
+            target = dest_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            copied += 1
+            if self.on_file is not None:
+                self.on_file(copied)
+        return commit
+
+
+@dataclass(frozen=True)
+class EnsureResult:
+    """Where the weights are and how they got there.
+
+    Attributes:
+        path: The published folder to load.
+        source: ``"volume"`` (found complete) or ``"huggingface"`` (downloaded now).
+        repo_id: The Hub repo id.
+        revision: The resolved commit.
+        manifest: The folder's manifest.
+        full_verified: Whether every byte was hashed against the manifest on this call.
+    """
+
+    path: Path
+    source: StoreSource
+    repo_id: str
+    revision: str
+    manifest: Manifest
+    full_verified: bool = False
+
+
+def _noop() -> None:
+    return None
+
+
+class _Bar:
+    """A tqdm byte bar when tqdm is importable and progress is wanted; otherwise nothing."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled and total > 0:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - tqdm ships with the engine extra
+                return
+            self._bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _newest_mtime(folder: Path) -> float:
+    newest = folder.stat().st_mtime
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+class WeightStore:
+    """Verified, atomically published model folders under one root (a Modal Volume mount).
+
+    Args:
+        root: The store's root folder (created if missing).
+        commit: Makes writes visible to other containers (``Volume.commit`` on Modal).
+        reload: Shows other containers' commits here (``Volume.reload`` on Modal). Failures are
+            logged and ignored (Modal refuses to reload while files are open).
+        lock_wait_s: How long to wait for another container's download before downloading too.
+        lock_stale_after_s: A lock untouched for this long is abandoned.
+        poll_s: How often to look again while waiting.
+        staging_max_age_s: Staging folders untouched for this long are leftovers of a crash.
+
+    Example:
+        >>> store = WeightStore(Path("/weights"), commit=volume.commit, reload=volume.reload)
+        ... # doctest: +SKIP
+        >>> got = store.ensure("shuttleai/shuttle-jaguar", "main", fetch=HubFetcher())
+        >>> got.source, got.path
+        ('volume', PosixPath('/weights/models/shuttleai--shuttle-jaguar/<commit>'))
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        commit: Callable[[], None] = _noop,
+        reload: Callable[[], None] = _noop,
+        lock_wait_s: float = 900.0,
+        lock_stale_after_s: float = 600.0,
+        poll_s: float = 2.0,
+        staging_max_age_s: float = 6 * 3600.0,
+    ) -> None:
+        self.root = Path(root)
+        self._commit = commit
+        self._reload = reload
+        self.lock_wait_s = lock_wait_s
+        self.lock_stale_after_s = lock_stale_after_s
+        self.poll_s = poll_s
+        self.staging_max_age_s = staging_max_age_s
+
+    # --- layout ----------------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / ".staging"
+
+    @property
+    def trash_dir(self) -> Path:
+        return self.root / ".trash"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.root / ".locks"
+
+    def revision_dir(self, repo_id: str, revision: str) -> Path:
+        """Where the published copy of ``repo_id`` at commit ``revision`` lives."""
+        return self.models_dir / _safe(repo_id, "repo id") / _safe(revision, "revision")
+
+    def _ref_path(self, repo_id: str, revision: str) -> Path:
+        return self.models_dir / _safe(repo_id, "repo id") / "refs" / _safe(revision, "revision")
+
+    def _known_commit(self, repo_id: str, revision: str) -> str | None:
+        """The commit a revision maps to without any network: itself, or the stored ref."""
+        if _is_commit(revision):
+            return revision
+        try:
+            text = self._ref_path(repo_id, revision).read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return text or None
+
+    def _write_ref(self, repo_id: str, revision: str, commit: str) -> None:
+        if revision == commit:
+            return
+        ref = self._ref_path(repo_id, revision)
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ref.with_name(f".{ref.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(commit, encoding="utf-8")
+        os.replace(tmp, ref)
+
+    # --- hooks -----------------------------------------------------------------------------
+    def _stage(self, name: str) -> None:
+        """Called between the steps of a download (``downloaded``, ``manifest``, ``published``,
+        ``committed``). Does nothing; tests override it to crash at each step."""
+
+    def _safe_reload(self) -> None:
+        try:
+            self._reload()
+        except Exception as exc:  # "volume busy" while files are open: keep our view
+            logger.warning("volume reload failed (%s); using this container's view", exc)
+
+    # --- queries ---------------------------------------------------------------------------
+    def find(self, repo_id: str, revision: str) -> Path | None:
+        """A complete published copy, without network or hashing.
+
+        Args:
+            repo_id: The Hub repo id.
+            revision: A commit, or a branch/tag downloaded before (resolved through its ref).
+
+        Returns:
+            The folder, when its manifest is valid for this repo and commit and every listed
+            file is present with the listed size; otherwise ``None``.
+        """
+        commit = self._known_commit(repo_id, revision)
+        if commit is None:
+            return None
+        path = self.revision_dir(repo_id, commit)
+        return path if self._usable(path, repo_id, commit, full=False).ok else None
+
+    def verify(
+        self, path: Path, *, full: bool = True, progress: bool | ByteProgress = False
+    ) -> VerifyReport:
+        """Compare a published folder with its manifest.
+
+        Args:
+            path: The folder.
+            full: Hash every file (slow: reads every byte) instead of checking sizes only.
+            progress: ``True`` for a tqdm bar, or a callable given byte counts.
+
+        Returns:
+            The report: missing, extra, size-mismatched and hash-mismatched files.
+        """
+        bar: _Bar | None = None
+        callback: ByteProgress | None = None
+        if callable(progress):
+            callback = progress
+        elif full and progress:
+            bar = _Bar(_tree_bytes(path) if path.is_dir() else 0, "verify", True)
+            callback = bar.update
+        try:
+            return verify_folder(path, full=full, progress=callback)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _usable(self, path: Path, repo_id: str, commit: str, *, full: bool) -> VerifyReport:
+        report = self.verify(path, full=full)
+        if report.ok:
+            manifest = read_manifest(path)
+            if manifest.repo_id != repo_id or manifest.revision != commit:
+                report.error = (
+                    f"manifest is for {manifest.repo_id}@{manifest.revision}, "
+                    f"not {repo_id}@{commit}"
+                )
+        return report
+
+    # --- ensure ----------------------------------------------------------------------------
+    def ensure(
+        self,
+        repo_id: str,
+        revision: str,
+        *,
+        fetch: Fetcher,
+        force: bool = False,
+        progress: bool = True,
+    ) -> EnsureResult:
+        """Return a complete copy of ``repo_id`` at ``revision``, downloading it if needed.
+
+        Args:
+            repo_id: The Hub repo id, e.g. ``"shuttleai/shuttle-jaguar"``.
+            revision: A commit, branch or tag. A branch is resolved (network) only the first
+                time; afterwards its stored ref is used, so cold starts need no Hub access.
+            fetch: Where to download from (:class:`HubFetcher`, or a test fetcher).
+            force: Hash every file of the existing copy; download and publish a fresh copy only
+                when that verification fails (the reload path). The old folder is moved to
+                ``.trash/``, never deleted, since a serving container may still read it.
+            progress: Show tqdm bars while hashing.
+
+        Returns:
+            The folder, whether it came from the volume or was downloaded now, and its manifest.
+
+        Raises:
+            Exception: Whatever the fetcher raises (network, auth, missing repo); the store is
+                left with the previous complete copy, or none.
+        """
+        self._safe_reload()
+        self.clean_staging()
+        commit = self._known_commit(repo_id, revision)
+        if commit is None:
+            commit = fetch.resolve(repo_id, revision)
+        found = self._check_existing(repo_id, revision, commit, force=force, progress=progress)
+        if found is not None:
+            return found
+
+        lock = LockFile(
+            self.locks_dir / f"{_safe(repo_id, 'repo id')}--{_safe(commit, 'revision')}.lock",
+            stale_after_s=self.lock_stale_after_s,
+        )
+        try:
+            if not self._acquire(lock):
+                # Someone else may have published while we waited.
+                self._safe_reload()
+                found = self._check_existing(
+                    repo_id, revision, commit, force=force, progress=progress
+                )
+                if found is not None:
+                    return found
+            return self._download_and_publish(
+                repo_id, revision, commit, fetch, progress, replace=force
+            )
+        finally:
+            lock.release()
+
+    def _check_existing(
+        self, repo_id: str, revision: str, commit: str, *, force: bool, progress: bool
+    ) -> EnsureResult | None:
+        path = self.revision_dir(repo_id, commit)
+        if not path.is_dir():
+            return None
+        report = self._usable(path, repo_id, commit, full=False)
+        if report.ok and force:
+            bar = _Bar(read_manifest(path).total_bytes, "verify", progress)
+            try:
+                report = verify_folder(path, full=True, progress=bar.update)
+            finally:
+                bar.close()
+        if not report.ok:
+            logger.warning("weights on the volume fail verification: %s", report.summary())
+            return None
+        self._write_ref(repo_id, revision, commit)
+        return EnsureResult(
+            path, "volume", repo_id, commit, read_manifest(path), full_verified=force
+        )
+
+    def _acquire(self, lock: LockFile) -> bool:
+        """Take the lock, or wait for its holder to publish; ``False`` means "go ahead anyway"
+        (the holder is slow, or published, which the caller checks)."""
+        if lock.try_acquire():
+            self._safe_commit()  # make the lock visible to other containers
+            return True
+        deadline = time.monotonic() + self.lock_wait_s
+        owner = lock.read() or {}
+        logger.info("another container is downloading these weights (%s); waiting", owner)
+        while time.monotonic() < deadline:
+            time.sleep(self.poll_s)
+            self._safe_reload()
+            if not lock.path.exists():
+                return False  # released: it published (or failed); the caller looks again
+            if lock.try_acquire():  # a stale lock is broken here
+                self._safe_commit()
+                return True
+        logger.warning("waited %.0f s for another download; downloading too", self.lock_wait_s)
+        return False
+
+    def _safe_commit(self) -> None:
+        try:
+            self._commit()
+        except Exception as exc:
+            logger.warning("volume commit failed: %s", exc)
+
+    def _download_and_publish(
+        self,
+        repo_id: str,
+        revision: str,
+        commit: str,
+        fetch: Fetcher,
+        progress: bool,
+        *,
+        replace: bool,
+    ) -> EnsureResult:
+        stamp = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
+        staging = self.staging_dir / f"{_safe(repo_id, 'repo id')}--{commit[:40]}--{stamp}"
+        staging.mkdir(parents=True)
+        logger.info("downloading %s@%s into %s", repo_id, commit, staging)
+        try:
+            resolved = fetch.fetch(repo_id, commit, staging, ALLOW_PATTERNS)
+            self._stage("downloaded")
+            bar = _Bar(_tree_bytes(staging), "hash", progress)
+            try:
+                manifest = build_manifest(staging, repo_id, resolved, progress=bar.update)
+            finally:
+                bar.close()
+            if not manifest.files:
+                raise RuntimeError(f"{repo_id}@{resolved} has no files matching {ALLOW_PATTERNS}")
+            write_manifest(staging, manifest)  # last file written: marks the copy complete
+            self._stage("manifest")
+        except BaseException:
+            # Best effort only: after a hard crash the leftover is cleaned by a later ensure().
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        final = self._publish(staging, repo_id, resolved, replace=replace)
+        self._stage("published")
+        self._write_ref(repo_id, revision, resolved)
+        self._safe_commit()
+        self._stage("committed")
+        source: StoreSource = "huggingface" if final[1] else "volume"
+        return EnsureResult(final[0], source, repo_id, resolved, read_manifest(final[0]), True)
+
+    def _publish(
+        self, staging: Path, repo_id: str, commit: str, *, replace: bool
+    ) -> tuple[Path, bool]:
+        """Rename ``staging`` to the revision folder. Returns (folder, whether ours is there).
+
+        With ``replace`` (a forced reload found the existing copy corrupt) an existing folder is
+        moved aside first; otherwise an existing folder is verified (sha256) and kept when good.
+        """
+        final = self.revision_dir(repo_id, commit)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                os.rename(staging, final)
+                logger.info("published %s", final)
+                return final, True
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+            # The folder exists: another container won the race, or it is a broken copy.
+            if not replace and self._usable(final, repo_id, commit, full=True).ok:
+                logger.info("another container published %s first; discarding ours", final)
+                shutil.rmtree(staging, ignore_errors=True)
+                return final, False
+            self._move_to_trash(final)
+        raise RuntimeError(f"could not publish {final}: it keeps reappearing")
+
+    def _move_to_trash(self, path: Path) -> None:
+        """Rename a folder aside (never delete: a serving container may have files open)."""
+        self.trash_dir.mkdir(parents=True, exist_ok=True)
+        target = self.trash_dir / f"{path.parent.name}--{path.name}--{uuid.uuid4().hex[:12]}"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, target)
+            logger.info("moved %s aside to %s", path, target)
+
+    # --- housekeeping ----------------------------------------------------------------------
+    def clean_staging(self, *, max_age_s: float | None = None) -> list[Path]:
+        """Remove staging folders nobody has written to for ``max_age_s`` (crash leftovers).
+
+        Args:
+            max_age_s: Age threshold; defaults to ``staging_max_age_s``.
+
+        Returns:
+            The folders removed.
+        """
+        limit = self.staging_max_age_s if max_age_s is None else max_age_s
+        removed: list[Path] = []
+        if not self.staging_dir.is_dir():
+            return removed
+        now = time.time()
+        for entry in self.staging_dir.iterdir():
+            try:
+                age = now - _newest_mtime(entry)
+            except OSError:
+                continue
+            if age >= limit:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        if removed:
+            logger.info("removed %d stale staging folder(s)", len(removed))
+        return removed
+
+    def clean_trash(self, *, max_age_s: float = 7 * 24 * 3600.0) -> list[Path]:
+        """Delete replaced copies older than ``max_age_s``. Never called automatically: only run
+        it when no container can still be serving from those files (e.g. after a redeploy).
+
+        Returns:
+            The folders removed.
+        """
+        removed: list[Path] = []
+        if not self.trash_dir.is_dir():
+            return removed
+        now = time.time()
+        for entry in self.trash_dir.iterdir():
+            if now - entry.stat().st_mtime >= max_age_s:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        if removed:
+            self._safe_commit()
+        return removed
+
+    def manifest(self, path: Path) -> Manifest | None:
+        """The manifest of a folder, or ``None`` when it has no valid one."""
+        try:
+            return read_manifest(path)
+        except ManifestError:
+            return None

@@ -1,0 +1,219 @@
+"""A tiny, randomly initialised FluxPipeline, built fully offline (no Hub files at all).
+
+It has the structure of shuttle-jaguar / FLUX.1-schnell (16 latent channels, a x8 VAE,
+``guidance_embeds=False``, the schnell flow-matching scheduler) with about 160k parameters, so
+tests, demos and the CLI run on any CPU in milliseconds. The images look like coloured noise:
+the weights are random. Both tokenizers are built in memory (transformers 5 accepts the vocab
+directly). See ``shared/notes/tiny-flux.md`` for the recipe and its pitfalls.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import string
+from pathlib import Path
+from typing import Any
+
+from ._quiet import quiet_progress_bars
+
+__all__ = ["TINY_MODEL_NAME", "TINY_MODEL_VERSION", "build_tiny_model", "build_tiny_pipeline"]
+
+#: The model name that :func:`jaguar_sdk.engine.resolve_model` builds on demand.
+TINY_MODEL_NAME = "tiny"
+#: Bumped whenever the recipe changes, so cached builds of an older recipe are not reused.
+TINY_MODEL_VERSION = 1
+
+_CLIP_MERGES: tuple[tuple[str, str], ...] = (
+    ("t", "h"),
+    ("th", "e</w>"),
+    ("a", "n"),
+    ("an", "d</w>"),
+    ("i", "n"),
+    ("in", "g</w>"),
+    ("o", "n</w>"),
+    ("e", "r</w>"),
+    ("c", "a"),
+    ("ca", "t</w>"),
+    ("j", "a"),
+    ("ja", "g"),
+    ("jag", "u"),
+    ("jagu", "a"),
+    ("jagua", "r</w>"),
+)
+_T5_WORDS = ("the", "a", "cat", "jaguar", "and", "in", "of", "white", "sign", "reading")
+
+
+def _module(name: str) -> Any:
+    """Import a library untyped (diffusers/transformers constructors are not annotated)."""
+    return importlib.import_module(name)
+
+
+def _bytes_to_unicode() -> list[str]:
+    """The 256 printable stand-ins GPT-2/CLIP byte-level BPE uses for the bytes 0..255."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(code) for code in codes]
+
+
+def _clip_tokenizer() -> Any:
+    """A CLIP BPE tokenizer with the openai vocab layout (529 entries), built in memory."""
+    CLIPTokenizer = _module("transformers").CLIPTokenizer
+
+    chars = _bytes_to_unicode()
+    vocab: dict[str, int] = {}
+    for char in chars:
+        vocab[char] = len(vocab)
+    for char in chars:
+        vocab[char + "</w>"] = len(vocab)
+    for left, right in _CLIP_MERGES:
+        vocab.setdefault(left + right, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    # model_max_length is mandatory: without it FluxPipeline overflows on 1e30.
+    return CLIPTokenizer(vocab=vocab, merges=list(_CLIP_MERGES), model_max_length=77)
+
+
+def _t5_tokenizer() -> Any:
+    """A T5 Unigram tokenizer with T5's id layout (<pad>=0, </s>=1, <unk>=2), built in memory."""
+    T5TokenizerFast = _module("transformers").T5TokenizerFast
+
+    pieces: list[tuple[str, float]] = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces.append(("▁", -1.0))
+    pieces.extend(("▁" + word, -2.0) for word in _T5_WORDS)
+    for char in string.ascii_lowercase + string.digits + string.punctuation:
+        pieces.append((char, -5.0))
+        pieces.append(("▁" + char, -5.5))
+    return T5TokenizerFast(vocab=pieces, extra_ids=100, model_max_length=512)
+
+
+def build_tiny_pipeline(*, seed: int = 0) -> Any:
+    """Build the tiny FluxPipeline in memory (float32, CPU, eval mode).
+
+    Args:
+        seed: Seed for the random weights; the same seed gives the same weights.
+
+    Returns:
+        A ``diffusers.FluxPipeline``.
+    """
+    import torch
+
+    diffusers, transformers = _module("diffusers"), _module("transformers")
+    tokenizer = _clip_tokenizer()
+    tokenizer_2 = _t5_tokenizer()
+    torch.manual_seed(seed)
+    transformer = diffusers.FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=64,  # 4 * latent_channels: Flux packs 2x2 latent patches
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,  # == T5 d_model
+        pooled_projection_dim=32,  # == CLIP hidden_size
+        guidance_embeds=False,
+        axes_dims_rope=(4, 4, 8),  # sums to attention_head_dim
+    )
+    vae = diffusers.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),  # four blocks: vae_scale_factor 8, like the real VAE
+        layers_per_block=1,
+        latent_channels=16,
+        norm_num_groups=4,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.1159,
+        scaling_factor=0.3611,
+    )
+    text_encoder = transformers.CLIPTextModel(
+        transformers.CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            projection_dim=32,
+            hidden_act="quick_gelu",
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    text_encoder_2 = transformers.T5EncoderModel(
+        transformers.T5Config(
+            vocab_size=len(tokenizer_2),
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            feed_forward_proj="gated-gelu",
+            is_encoder_decoder=False,
+            use_cache=False,
+            dropout_rate=0.0,
+        )
+    )
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(  # the FLUX.1-schnell scheduler config
+        shift=1.0,
+        use_dynamic_shifting=False,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    )
+    for module in (transformer, vae, text_encoder, text_encoder_2):
+        module.eval()
+    return diffusers.FluxPipeline(
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+        transformer=transformer,
+    )
+
+
+def build_tiny_model(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Build the tiny random FluxPipeline and save it in diffusers layout.
+
+    The build is deterministic: the same seed (and library versions) gives bit-identical files.
+    It needs no network. The folder loads with the stock ``FluxPipeline.from_pretrained``.
+
+    Args:
+        directory: Where to save; created if missing. Existing files of the same names are
+            overwritten. For a crash-safe cached build use :func:`resolve_model` instead.
+        seed: Seed for the random weights.
+
+    Returns:
+        The folder, as an absolute path.
+
+    Raises:
+        OSError: If the folder cannot be written.
+
+    Example:
+        >>> from jaguar_sdk.engine import build_tiny_model
+        >>> build_tiny_model("/tmp/tiny-flux")  # doctest: +SKIP
+        PosixPath('/tmp/tiny-flux')
+    """
+    target = Path(directory).expanduser().absolute()
+    target.mkdir(parents=True, exist_ok=True)
+    pipe = build_tiny_pipeline(seed=seed)
+    with quiet_progress_bars():
+        pipe.save_pretrained(str(target), safe_serialization=True)
+    return target

@@ -1,0 +1,14 @@
+"""The HTTP server: a FastAPI app over :class:`~jaguar_sdk.service.JaguarService`.
+
+Needs the ``server`` extra (``pip install 'jaguar-sdk[server]'``). ``create_app`` builds the app
+used by ``jaguar serve`` and by the Modal web endpoint; ``serve`` runs it with uvicorn.
+
+Example:
+    >>> from jaguar_sdk.server import serve
+    >>> serve("tiny", port=8000)  # doctest: +SKIP
+"""
+
+from ._app import create_app
+from ._serve import serve
+
+__all__ = ["create_app", "serve"]

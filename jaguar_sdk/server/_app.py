@@ -1,0 +1,86 @@
+"""The FastAPI application factory, shared by ``jaguar serve`` and the Modal web endpoint."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .. import _constants as C
+from .._version import __version__
+from ..service import JaguarService
+from ._auth import TokenAuth
+from ._errors import install_error_handlers
+from ._middleware import RequestContextMiddleware
+from ._openai import build_openai_router
+from ._routes import build_router
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """
+Shuttle Jaguar text-to-image (a 4-step FluxPipeline).
+
+* `POST /v1/generate`: JSON in; the image as raw bytes when one is asked for and `Accept`
+  prefers it (e.g. `Accept: image/jpeg`), else JSON with base64 images.
+* `POST /v1/images/generations`: OpenAI-compatible (`b64_json` only, PNG by default).
+* `GET /v1/health` (liveness, always 200), `GET /v1/ready` (503 while loading), `GET /v1/info`.
+* `POST /v1/admin/reload`: reload the weights without dropping requests (admin token).
+
+Errors are always `{"error": {"code", "message", "field", "request_id"}, "schema_version": 1}`.
+Authenticate with `Authorization: Bearer <token>` when the server has a token.
+"""
+
+
+def create_app(
+    service: JaguarService,
+    *,
+    api_key: str | None = None,
+    admin_key: str | None = None,
+    max_body_bytes: int = C.MAX_REQUEST_BODY_BYTES,
+    title: str = "Shuttle Jaguar",
+) -> FastAPI:
+    """Build the HTTP application around a service.
+
+    The app never loads the model itself: the caller starts the service (``serve`` loads it in
+    a background thread; the Modal class loads it in ``@modal.enter``). Until it is loaded,
+    ``/v1/health`` answers ``"loading"`` and generation answers 503 with ``Retry-After``.
+
+    Args:
+        service: The model service; every route calls only it.
+        api_key: Bearer token required by generation and info routes; ``None`` leaves them
+            open. Health and readiness never need it.
+        admin_key: Bearer token for admin routes; defaults to ``api_key``. With neither set,
+            admin routes answer 403.
+        max_body_bytes: Largest request body accepted (413 above it).
+        title: The API title in the OpenAPI schema.
+
+    Returns:
+        The FastAPI app (OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+    Raises:
+        ValueError: If ``max_body_bytes`` is not positive.
+
+    Example:
+        >>> from jaguar_sdk.service import JaguarService
+        >>> from jaguar_sdk.engine import Engine                      # doctest: +SKIP
+        >>> service = JaguarService(lambda: Engine.load("tiny"))      # doctest: +SKIP
+        >>> service.start()                                           # doctest: +SKIP
+        >>> app = create_app(service, api_key="s3cret")               # doctest: +SKIP
+        >>> # uvicorn.run(app, host="127.0.0.1", port=8000)
+    """
+    if max_body_bytes <= 0:
+        raise ValueError("max_body_bytes must be positive")
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.jaguar_service = service
+    app.state.jaguar_auth = TokenAuth(api_key=api_key or None, admin_key=admin_key or None)
+    app.state.jaguar_max_body_bytes = max_body_bytes
+    install_error_handlers(app)
+    app.include_router(build_router(), prefix="/v1")
+    app.include_router(build_openai_router(), prefix="/v1")
+    app.add_middleware(RequestContextMiddleware)
+    return app

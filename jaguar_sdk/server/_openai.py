@@ -1,0 +1,226 @@
+"""An OpenAI-compatible ``POST /v1/images/generations`` route.
+
+Lets the official ``openai`` client (``client.images.generate(...)``) and tools built on it use
+a Jaguar server as a drop-in: ``prompt``, ``n``, ``size`` (``"WxH"``), ``response_format``
+(``"b64_json"`` only: this server stores no files to link to), optional ``seed``, and
+``output_format``/``output_compression`` as in OpenAI's newer image API. ``model``, ``quality``,
+``style``, ``user``, ``background`` and ``moderation`` are accepted and ignored. Errors use
+OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
+
+Images default to PNG because OpenAI's image API returns PNG unless told otherwise, and its
+clients and examples save ``b64_json`` as ``.png``. PNG costs more to encode than JPEG; send
+``"output_format": "jpeg"`` for the faster path.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from typing import Any, Final, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from .. import _constants as C
+from .._exceptions import InvalidRequestError
+from .._types import validate_request
+from ._auth import require_api_token
+from ._body import read_json_object
+from ._errors import request_id_of
+from ._routes import idempotency_key_of, max_body_of, service_of
+
+__all__ = ["OpenAIImageRequest", "OpenAIImageResponse", "build_openai_router"]
+
+#: Default output format of the OpenAI-compatible route (see the module docstring).
+OPENAI_DEFAULT_FORMAT: Final[Literal["png", "jpeg", "webp"]] = "png"
+DEFAULT_OPENAI_SIZE = f"{C.DEFAULT_SIZE}x{C.DEFAULT_SIZE}"
+
+_SIZE_RE = re.compile(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*")
+_SUPPORTED = {
+    "prompt",
+    "n",
+    "size",
+    "response_format",
+    "seed",
+    "output_format",
+    "output_compression",
+}
+_IGNORED = {"model", "quality", "style", "user", "background", "moderation"}
+
+
+class OpenAIImageRequest(BaseModel):
+    """The request body (documentation for the OpenAPI schema; parsing is done by hand)."""
+
+    prompt: str = Field(description=f"1 to {C.MAX_PROMPT_CHARS} characters.")
+    n: int = Field(1, ge=1, le=C.MAX_NUM_IMAGES, description="Number of images.")
+    size: str = Field(
+        DEFAULT_OPENAI_SIZE,
+        description=f"'WxH'; each side a multiple of {C.SIZE_MULTIPLE} from {C.MIN_SIZE} to "
+        f"{C.MAX_SIZE}, or 'auto' ({DEFAULT_OPENAI_SIZE}).",
+    )
+    response_format: Literal["b64_json"] = "b64_json"
+    seed: int | None = Field(None, ge=C.MIN_SEED, le=C.MAX_SEED)
+    output_format: Literal["png", "jpeg", "webp"] = OPENAI_DEFAULT_FORMAT
+    output_compression: int | None = Field(
+        None, ge=C.MIN_QUALITY, le=C.MAX_QUALITY, description="JPEG/WebP quality."
+    )
+    model: str | None = Field(None, description="Ignored: the server serves one model.")
+
+
+class OpenAIImage(BaseModel):
+    """One image of the response."""
+
+    b64_json: str
+    revised_prompt: str | None = None
+
+
+class OpenAIImageResponse(BaseModel):
+    """The response body."""
+
+    created: int
+    data: list[OpenAIImage]
+
+
+class OpenAIErrorDetail(BaseModel):
+    """OpenAI's error object."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorBody(BaseModel):
+    """OpenAI's error envelope."""
+
+    error: OpenAIErrorDetail
+
+
+def _invalid(message: str, param: str) -> InvalidRequestError:
+    return InvalidRequestError(message, field=param)
+
+
+def _parse_size(value: Any) -> tuple[int, int]:
+    if value is None or value == "auto":
+        return C.DEFAULT_SIZE, C.DEFAULT_SIZE
+    rule = (
+        f"'WxH' with each side a multiple of {C.SIZE_MULTIPLE} from {C.MIN_SIZE} to "
+        f"{C.MAX_SIZE}, e.g. '1024x768'"
+    )
+    match = _SIZE_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise _invalid(f"size: must be {rule} (got {str(value)[:40]!r}).", "size")
+    width, height = int(match.group(1)), int(match.group(2))
+    for side in (width, height):
+        if not C.MIN_SIZE <= side <= C.MAX_SIZE or side % C.SIZE_MULTIPLE:
+            raise _invalid(f"size: must be {rule} (got {value.strip()!r}).", "size")
+    return width, height
+
+
+def _parse_n(value: Any) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= C.MAX_NUM_IMAGES:
+        raise _invalid(
+            f"n: must be an integer from 1 to {C.MAX_NUM_IMAGES} (got {str(value)[:40]!r}).", "n"
+        )
+    return value
+
+
+def to_generate_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Translate an OpenAI image request into :class:`GenerateRequest` fields.
+
+    Args:
+        body: The parsed JSON body.
+
+    Returns:
+        The fields of a native request (still to be validated).
+
+    Raises:
+        InvalidRequestError: For an unknown argument, a bad ``size`` or ``n``, or a
+            ``response_format`` other than ``b64_json``; ``field`` is the OpenAI parameter.
+    """
+    unknown = sorted(set(body) - _SUPPORTED - _IGNORED)
+    if unknown:
+        raise _invalid(
+            f"Unrecognized request argument supplied: {unknown[0][:40]}. Supported: "
+            f"{', '.join(sorted(_SUPPORTED))}.",
+            unknown[0][:40],
+        )
+    response_format = body.get("response_format") or "b64_json"
+    if response_format != "b64_json":
+        raise _invalid(
+            f"response_format: only 'b64_json' is supported (got {str(response_format)[:40]!r}); "
+            "this server does not host image files to link to. Omit response_format or send "
+            "'b64_json'.",
+            "response_format",
+        )
+    width, height = _parse_size(body.get("size"))
+    fields: dict[str, Any] = {
+        "prompt": body.get("prompt"),
+        "width": width,
+        "height": height,
+        "num_images": _parse_n(body.get("n")),
+        "output_format": body.get("output_format") or OPENAI_DEFAULT_FORMAT,
+    }
+    if "prompt" not in body:
+        fields.pop("prompt")
+    if body.get("seed") is not None:
+        fields["seed"] = body["seed"]
+    if body.get("output_compression") is not None:
+        fields["quality"] = body["output_compression"]
+    return fields
+
+
+def build_openai_router() -> APIRouter:
+    """The OpenAI-compatible route, to mount at ``/v1``.
+
+    Returns:
+        The router.
+    """
+    router = APIRouter()
+
+    @router.post(
+        "/images/generations",
+        summary="OpenAI-compatible image generation (b64_json only)",
+        tags=["openai"],
+        dependencies=[Depends(require_api_token)],
+        response_model=OpenAIImageResponse,
+        responses={
+            status: {"model": OpenAIErrorBody, "description": text}
+            for status, text in (
+                (400, "Malformed JSON"),
+                (401, "Missing or wrong bearer token"),
+                (422, "A parameter is out of range or unsupported"),
+                (503, "The model is loading"),
+            )
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": OpenAIImageRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def images_generations(request: Request) -> JSONResponse:
+        body = await read_json_object(request, max_bytes=max_body_of(request))
+        req = validate_request(to_generate_request(body))
+        result = await run_in_threadpool(
+            service_of(request).generate,
+            req,
+            request_id=request_id_of(request),
+            idempotency_key=idempotency_key_of(request),
+        )
+        data = [
+            {"b64_json": base64.b64encode(image.data).decode("ascii"), "revised_prompt": None}
+            for image in result.images
+        ]
+        return JSONResponse(
+            {"created": int(time.time()), "data": data},
+            headers={C.HEADER_SEED: str(result.seed)},
+        )
+
+    return router

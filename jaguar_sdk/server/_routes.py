@@ -1,0 +1,252 @@
+"""The native ``/v1`` routes: generate, info, health, ready, admin reload."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from .. import _constants as C
+from .._exceptions import InvalidRequestError, JaguarError, NotReadyError, ServerError
+from .._types import GenerateRequest, GenerationResult, HealthStatus, ModelInfo, validate_request
+from ..service import JaguarService
+from ._auth import require_admin_token, require_api_token
+from ._body import read_json_object
+from ._errors import ErrorBody, request_id_of
+from ._negotiate import prefers_image
+
+__all__ = [
+    "build_router",
+    "idempotency_key_of",
+    "max_body_of",
+    "result_json",
+    "result_response",
+    "service_of",
+]
+
+_IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Malformed JSON, or a body that is not a JSON object"),
+        (401, "Missing or wrong bearer token"),
+        (413, "Body larger than the server's limit"),
+        (415, "Body not sent as application/json"),
+        (422, "A field breaks its documented bound; `error.field` names it"),
+        (500, "The model failed on a valid request"),
+        (503, "The model is loading; retry after `Retry-After` seconds"),
+    )
+}
+
+_IMAGE_CONTENT: dict[str, Any] = {
+    mime: {"schema": {"type": "string", "format": "binary"}}
+    for mime in ("image/jpeg", "image/png", "image/webp")
+}
+
+
+def service_of(request: Request) -> JaguarService:
+    """The :class:`JaguarService` the app was built with."""
+    service = request.app.state.jaguar_service
+    assert isinstance(service, JaguarService)
+    return service
+
+
+def max_body_of(request: Request) -> int:
+    """The app's body-size limit in bytes."""
+    return int(request.app.state.jaguar_max_body_bytes)
+
+
+def idempotency_key_of(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, checked (1-255 printable ASCII characters).
+
+    Raises:
+        InvalidRequestError: 400 when the header is present but malformed.
+    """
+    key = request.headers.get(C.HEADER_IDEMPOTENCY_KEY)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise InvalidRequestError(
+            f"The {C.HEADER_IDEMPOTENCY_KEY} header must be 1 to 255 printable ASCII "
+            "characters without spaces (a UUID works well).",
+            status_code=400,
+        )
+    return key
+
+
+def _metadata_header(result: GenerationResult) -> str:
+    meta = result.model_dump(mode="json", exclude={"images": {"__all__": {"data"}}})
+    # ensure_ascii keeps the header latin-1 safe whatever the prompt holds.
+    return json.dumps(meta, ensure_ascii=True, separators=(",", ":"))
+
+
+def result_json(result: GenerationResult) -> bytes:
+    """The result as JSON, images as *standard* base64 (RFC 4648 section 4).
+
+    pydantic's ``ser_json_bytes="base64"`` writes the URL-safe alphabet, which
+    ``base64.b64decode``, JavaScript's ``atob`` and most tools silently mis-decode. The SDK's
+    own parser accepts both alphabets, so standard base64 serves every client.
+    """
+    payload = result.model_dump(mode="json", exclude={"images"})
+    payload["images"] = [
+        {
+            "data": base64.b64encode(image.data).decode("ascii"),
+            "format": image.format,
+            "width": image.width,
+            "height": image.height,
+        }
+        for image in result.images
+    ]
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def result_response(result: GenerationResult, accept: str | None) -> Response:
+    """The HTTP response for a result: raw image bytes or base64 JSON.
+
+    Args:
+        result: The generation result.
+        accept: The request's ``Accept`` header.
+
+    Returns:
+        Raw bytes (content-type of the image, ``X-Jaguar-Seed`` and ``X-Jaguar-Result``
+        headers) when exactly one image was made and ``Accept`` prefers it to JSON; else the
+        JSON of the result with base64 image data.
+    """
+    headers = {C.HEADER_SEED: str(result.seed)}
+    if len(result.images) == 1 and prefers_image(accept, result.images[0].mime_type):
+        image = result.images[0]
+        headers[C.HEADER_RESULT] = _metadata_header(result)
+        return Response(content=image.data, media_type=image.mime_type, headers=headers)
+    return Response(content=result_json(result), media_type="application/json", headers=headers)
+
+
+def _json(model: HealthStatus | ModelInfo, status_code: int = 200) -> Response:
+    return Response(
+        content=model.model_dump_json(), media_type="application/json", status_code=status_code
+    )
+
+
+def build_router() -> APIRouter:
+    """The ``/v1`` routes (without the OpenAI-compatible ones).
+
+    Returns:
+        A router to mount at ``/v1``.
+    """
+    router = APIRouter()
+
+    @router.post(
+        "/generate",
+        summary="Generate images from a prompt",
+        tags=["generation"],
+        dependencies=[Depends(require_api_token)],
+        response_model=None,
+        responses={
+            200: {
+                "description": (
+                    "The result as JSON (images base64-encoded), or, when one image is asked "
+                    "for and `Accept` prefers it, the raw image with `X-Jaguar-Seed` and "
+                    "`X-Jaguar-Result` (result metadata as JSON) headers."
+                ),
+                "model": GenerationResult,
+                "content": _IMAGE_CONTENT,
+            },
+            **_ERRORS,
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
+            },
+            "parameters": [
+                {
+                    "name": C.HEADER_IDEMPOTENCY_KEY,
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 255},
+                    "description": "Repeats with the same key get the first result.",
+                },
+                {
+                    "name": C.HEADER_REQUEST_ID,
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 128},
+                    "description": "Your id for this request ([A-Za-z0-9._-]); made if absent.",
+                },
+            ],
+        },
+    )
+    async def generate(request: Request) -> Response:
+        body = await read_json_object(request, max_bytes=max_body_of(request))
+        req = validate_request(body)
+        key = idempotency_key_of(request)
+        service = service_of(request)
+        result = await run_in_threadpool(
+            service.generate, req, request_id=request_id_of(request), idempotency_key=key
+        )
+        return result_response(result, request.headers.get("accept"))
+
+    @router.get(
+        "/info",
+        summary="What model is being served",
+        tags=["model"],
+        dependencies=[Depends(require_api_token)],
+        response_model=ModelInfo,
+        responses={401: _ERRORS[401], 503: _ERRORS[503]},
+    )
+    async def info(request: Request) -> Response:
+        return _json(await run_in_threadpool(service_of(request).info))
+
+    @router.get(
+        "/health",
+        summary="Liveness: always 200, with the loading state",
+        tags=["health"],
+        response_model=HealthStatus,
+    )
+    async def health(request: Request) -> Response:
+        return _json(service_of(request).health())
+
+    @router.get(
+        "/ready",
+        summary="Readiness: 200 when a generate request would run now, else 503",
+        tags=["health"],
+        response_model=HealthStatus,
+        responses={503: _ERRORS[503]},
+    )
+    async def ready(request: Request) -> Response:
+        status = service_of(request).health()
+        if status.ready:
+            return _json(status)
+        raise NotReadyError(f"The model is not ready: {status.detail or status.status}.")
+
+    @router.post(
+        "/admin/reload",
+        summary="Reload the model (verify-or-download, then swap in without dropping requests)",
+        tags=["admin"],
+        dependencies=[Depends(require_admin_token)],
+        response_model=ModelInfo,
+        responses={
+            401: _ERRORS[401],
+            403: {"model": ErrorBody, "description": "No admin token configured"},
+            500: {"model": ErrorBody, "description": "The reload failed; the old model serves"},
+        },
+    )
+    async def reload(request: Request) -> Response:
+        try:
+            model_info = await run_in_threadpool(service_of(request).reload)
+        except JaguarError:
+            raise
+        except Exception as exc:
+            raise ServerError(
+                f"Reloading the model failed ({type(exc).__name__}); the previously loaded "
+                "model, if any, keeps serving. See the server log for details.",
+                code="reload_failed",
+            ) from exc
+        return _json(model_info)
+
+    return router

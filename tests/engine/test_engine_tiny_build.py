@@ -1,0 +1,56 @@
+"""The tiny model: deterministic, offline, loadable by stock diffusers, shaped like Jaguar."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+diffusers = pytest.importorskip("diffusers")
+
+from jaguar_sdk.engine import TINY_MODEL_NAME, build_tiny_model  # noqa: E402
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_build_is_deterministic(tiny_model_dir: Path, tmp_path: Path) -> None:
+    again = build_tiny_model(tmp_path / "again")
+    first, second = _hashes(tiny_model_dir), _hashes(again)
+    assert "model_index.json" in first
+    assert "transformer/diffusion_pytorch_model.safetensors" in first
+    assert first == second
+
+
+def test_other_seed_gives_other_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    other = _hashes(build_tiny_model(tmp_path / "seed1", seed=1))
+    name = "transformer/diffusion_pytorch_model.safetensors"
+    assert other[name] != _hashes(tiny_model_dir)[name]
+
+
+def test_loads_with_stock_diffusers(tiny_model_dir: Path) -> None:
+    pipe = diffusers.FluxPipeline.from_pretrained(
+        tiny_model_dir, dtype=torch.float32, local_files_only=True
+    )
+    assert TINY_MODEL_NAME == "tiny"
+    assert pipe.vae.config.latent_channels == 16
+    assert pipe.transformer.config.in_channels == 64
+    assert pipe.vae_scale_factor == 8
+    assert pipe.transformer.config.guidance_embeds is False
+    assert isinstance(pipe.scheduler, diffusers.FlowMatchEulerDiscreteScheduler)
+    assert pipe.scheduler.config.use_dynamic_shifting is False
+    assert pipe.scheduler.config.shift == 1.0
+    assert pipe.tokenizer.model_max_length == 77
+    assert pipe.tokenizer_2.model_max_length == 512
+
+
+def test_small_on_disk(tiny_model_dir: Path) -> None:
+    size = sum(p.stat().st_size for p in tiny_model_dir.rglob("*") if p.is_file())
+    assert size < 2 * 1024 * 1024
