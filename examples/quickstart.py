@@ -41,7 +41,8 @@ def main() -> int:
 
     path = result.image.save(args.out / "quickstart.jpg")
     print(f"saved {path} ({result.image.width}x{result.image.height}, seed {result.seed})")
-    print(f"model {result.model.id} from {result.model.source}; total {result.timings.total_s:.2f}s")
+    print(f"model {result.model.id} from {result.model.source}", end="; ")
+    print(f"total {result.timings.total_s:.2f}s")
     return 0
 
 

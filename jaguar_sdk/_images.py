@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import html
 import io
 import os
 from pathlib import Path
-import binascii
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer

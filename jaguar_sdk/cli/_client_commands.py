@@ -211,6 +211,13 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"total: {t.total_s:.3f}s on the server, {elapsed:.3f}s round trip")
         for path in paths:
             print(f"wrote: {path}")
+        if result.model.id == "tiny":
+            print(
+                "note: 'tiny' is a randomly initialised Flux pipeline shaped like Shuttle Jaguar, "
+                "built offline; its weights are random, so the image is noise. Serve the real "
+                "weights (a local folder, `jaguar serve`, or Modal) for real images.",
+                file=sys.stderr,
+            )
     if args.display:
         for image in result.images:
             image.to_pil().show()

@@ -26,7 +26,7 @@ from .._types import (
     Timings,
 )
 from .._version import __version__
-from ._device import dtype_name, select_device, select_dtype
+from ._device import dtype_name, parse_dtype, select_device, select_dtype
 from ._encode import encode_image
 from ._generate import decode_latents, denoise, sync
 from ._loading import apply_gpu_options, load_pipeline, move_pipeline
@@ -118,7 +118,9 @@ class Engine:
         """
         started = time.perf_counter()
         folder, resolved_ref = resolve_model(model)
-        torch_dtype = select_dtype(select_device(None), dtype)
+        # With an explicit dtype, never query CUDA here: inside Modal's snap=True hook there is
+        # no GPU, and touching CUDA before the snapshot can break CUDA after the restore.
+        torch_dtype = parse_dtype(dtype) if dtype else select_dtype(select_device(None))
         pipe = load_pipeline(folder, torch_dtype)
         load_s = time.perf_counter() - started
         engine = cls(pipe, model_ref=model_ref or resolved_ref, dtype=torch_dtype, load_s=load_s)
