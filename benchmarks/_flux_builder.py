@@ -2,8 +2,9 @@
 
 The transformer matches FLUX.1 / Shuttle Jaguar in structure (double + single blocks, 64 latent
 channels in, schnell scheduler, no guidance embedding) at a smaller width, so loading it exercises
-the same code paths with ~0.3 GB ("medium") or ~1.1 GB ("large") of fp32 weights. Tokenizers are
-built in memory (no Hub access), following /work/shared/notes/tiny-flux.md sections 2 and 4.
+the same code paths with ~0.3 GB ("medium") or ~1.1 GB ("large") of fp32 weights. The build itself
+is :func:`jaguar_sdk.engine.tiny.build_random_flux_pipeline` (the tiny model's builder, offline,
+tokenizers built in memory); this module only picks the sizes and caches the saved folders.
 Builds are cached under ``benchmarks/.cache/`` and published atomically with one rename.
 """
 
@@ -12,49 +13,39 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from jaguar_sdk.engine.tiny import RandomFluxSizes, build_random_flux_pipeline
+
 from ._common import CACHE_DIR
 
-CONFIGS: dict[str, dict[str, Any]] = {
-    "medium": {"heads": 8, "head_dim": 64, "double": 4, "single": 8, "text_dim": 256},
-    "large": {"heads": 16, "head_dim": 64, "double": 4, "single": 8, "text_dim": 256},
-}
-_FORMAT = 1  # bump when the build changes, so stale caches are rebuilt
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (what CLIP's BPE vocab is built on)."""
-    bs = list(range(ord("!"), ord("~") + 1))
-    bs += list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs), strict=True))
-
-
-def _tokenizers() -> tuple[Any, Any]:
-    from transformers import CLIPTokenizer, T5TokenizerFast
-
-    chars = list(_bytes_to_unicode().values())
-    merges = [("t", "h"), ("th", "e</w>"), ("a", "n"), ("i", "n"), ("e", "r</w>")]
-    vocab_list = chars + [c + "</w>" for c in chars]
-    vocab_list += [a + b for a, b in merges]
-    vocab_list += ["<|startoftext|>", "<|endoftext|>"]
-    vocab = {token: i for i, token in enumerate(dict.fromkeys(vocab_list))}
-    clip = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(f"▁{w}", -3.0) for w in ("a", "the", "cat", "jaguar", "in")]
-    letters = "abcdefghijklmnopqrstuvwxyz0123456789.,"
-    pieces += [(c, -5.0) for c in letters] + [(f"▁{c}", -5.5) for c in letters]
-    t5 = T5TokenizerFast(vocab=pieces, extra_ids=100, model_max_length=512)
-    return clip, t5
+#: 4 double + 8 single blocks, 8 heads x 64: ~0.3 GB of fp32 weights.
+MEDIUM = RandomFluxSizes(
+    num_layers=4,
+    num_single_layers=8,
+    num_attention_heads=8,
+    attention_head_dim=64,
+    axes_dims_rope=(16, 24, 24),
+    vae_block_out_channels=(32, 32, 64, 64),
+    vae_norm_num_groups=32,
+    clip_hidden_size=64,
+    clip_intermediate_size=128,
+    clip_num_hidden_layers=2,
+    clip_num_attention_heads=4,
+    t5_d_model=256,
+    t5_d_kv=32,
+    t5_d_ff=512,
+    t5_num_layers=2,
+    t5_num_heads=8,
+)
+#: 4 double + 8 single blocks, 16 heads x 64: ~1.1 GB of fp32 weights.
+LARGE = replace(MEDIUM, num_attention_heads=16)
+SIZES: dict[str, RandomFluxSizes] = {"medium": MEDIUM, "large": LARGE}
+# Bump when the build changes, so stale caches are rebuilt. 2: the builder moved to
+# jaguar_sdk.engine.tiny.build_random_flux_pipeline (its tokenizers: slightly larger vocabs).
+_FORMAT = 2
 
 
 def build_pipeline(size: str) -> Any:
@@ -64,96 +55,9 @@ def build_pipeline(size: str) -> Any:
         size: ``"medium"`` or ``"large"``.
 
     Returns:
-        The ``FluxPipeline`` (fp32, CPU).
+        The ``FluxPipeline`` (fp32, CPU), built with seed 0.
     """
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        FluxPipeline,
-        FluxTransformer2DModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
-
-    cfg = CONFIGS[size]
-    torch.manual_seed(0)
-    clip_tok, t5_tok = _tokenizers()
-    clip_dim = 64
-    transformer = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=64,
-        num_layers=cfg["double"],
-        num_single_layers=cfg["single"],
-        attention_head_dim=cfg["head_dim"],
-        num_attention_heads=cfg["heads"],
-        joint_attention_dim=cfg["text_dim"],
-        pooled_projection_dim=clip_dim,
-        guidance_embeds=False,
-        axes_dims_rope=(16, 24, 24),
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(32, 32, 64, 64),
-        layers_per_block=1,
-        latent_channels=16,
-        norm_num_groups=32,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.1159,
-        scaling_factor=0.3611,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(clip_tok),
-            hidden_size=clip_dim,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            projection_dim=clip_dim,
-            hidden_act="quick_gelu",
-            bos_token_id=clip_tok.bos_token_id,
-            eos_token_id=clip_tok.eos_token_id,
-            pad_token_id=clip_tok.pad_token_id,
-        )
-    )
-    text_encoder_2 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(t5_tok),
-            d_model=cfg["text_dim"],
-            d_kv=32,
-            d_ff=512,
-            num_layers=2,
-            num_heads=8,
-            relative_attention_num_buckets=8,
-            feed_forward_proj="gated-gelu",
-            is_encoder_decoder=False,
-            use_cache=False,
-            dropout_rate=0.0,
-        )
-    )
-    scheduler = FlowMatchEulerDiscreteScheduler(
-        shift=1.0,
-        use_dynamic_shifting=False,
-        base_shift=0.5,
-        max_shift=1.15,
-        base_image_seq_len=256,
-        max_image_seq_len=4096,
-    )
-    for model in (transformer, vae, text_encoder, text_encoder_2):
-        model.eval()
-    return FluxPipeline(
-        scheduler=scheduler,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=clip_tok,
-        text_encoder_2=text_encoder_2,
-        tokenizer_2=t5_tok,
-        transformer=transformer,
-    )
+    return build_random_flux_pipeline(SIZES[size], seed=0)
 
 
 def ensure_pipeline(size: str, cache_dir: Path = CACHE_DIR) -> Path:
@@ -177,7 +81,7 @@ def ensure_pipeline(size: str, cache_dir: Path = CACHE_DIR) -> Path:
     pipe.save_pretrained(staging, safe_serialization=True)
     total = sum(f.stat().st_size for f in staging.rglob("*.safetensors"))
     (staging / "benchmark_build.json").write_text(
-        json.dumps({"size": size, "config": CONFIGS[size], "safetensors_bytes": total})
+        json.dumps({"size": size, "config": asdict(SIZES[size]), "safetensors_bytes": total})
     )
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

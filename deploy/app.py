@@ -242,7 +242,8 @@ class JaguarModel:
     def _ensure(self, *, force: bool) -> EnsureResult:
         s = self._settings
         started = time.perf_counter()
-        got: EnsureResult = self._store().ensure(
+        # The revision `jaguar model update` made CURRENT, unless a commit is pinned.
+        got: EnsureResult = self._store().ensure_current(
             s.model_id, s.model_revision, fetch=fetcher_factory(), force=force
         )
         self._load_timings["ensure_s"] = time.perf_counter() - started
@@ -351,7 +352,14 @@ class JaguarModel:
                     f"`modal secret create {self._settings.token_secret} JAGUAR_SERVER_TOKEN=...`"
                 )
         admin_key = os.environ.get("JAGUAR_ADMIN_TOKEN") or api_key
-        return create_app(self._service, api_key=api_key, admin_key=admin_key)
+        # Job routes use this container's in-memory JobStore (follow-up: spawn the class
+        # method so a job outlives the container and any container can answer for it).
+        return create_app(
+            self._service,
+            api_key=api_key,
+            admin_key=admin_key,
+            webhook_secret=os.environ.get("JAGUAR_WEBHOOK_SECRET") or None,
+        )
 
 
 _JaguarModelDef = JaguarModel

@@ -19,17 +19,22 @@ from ._exceptions import (
     JaguarConnectionError,
     JaguarError,
     JaguarTimeoutError,
+    JobCancelledError,
+    JobPendingError,
     NotFoundError,
     NotReadyError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    WebhookVerificationError,
 )
 from ._images import GeneratedImage
+from ._jobs import AsyncJob, Job
 from ._types import (
     GenerateRequest,
     GenerationResult,
     HealthStatus,
+    JobStatus,
     ModelInfo,
     ModelRef,
     ProgressEvent,
@@ -40,6 +45,7 @@ from ._version import __version__
 
 __all__ = [
     "AsyncJaguarClient",
+    "AsyncJob",
     "AuthenticationError",
     "ConfigurationError",
     "GenerateRequest",
@@ -53,6 +59,10 @@ __all__ = [
     "JaguarConnectionError",
     "JaguarError",
     "JaguarTimeoutError",
+    "Job",
+    "JobCancelledError",
+    "JobPendingError",
+    "JobStatus",
     "ModelInfo",
     "ModelRef",
     "NotFoundError",
@@ -62,6 +72,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "Timings",
+    "WebhookVerificationError",
     "__version__",
     "validate_request",
 ]

@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, Retrying
 from . import _constants as C
 from ._core import ClientCore, ManyItem, Plan, ProgressBar
 from ._exceptions import JaguarError
+from ._jobs import AsyncJob, Job
 from ._transports._base import AsyncTransport, Reply, SyncTransport
 from ._types import GenerateRequest, GenerationResult, HealthStatus, ModelInfo, OutputFormat
 
@@ -247,6 +248,106 @@ class JaguarClient:
         )
         result: GenerationResult = self._run(plan)
         return result
+
+    def submit(
+        self,
+        prompt: str | GenerateRequest,
+        *,
+        width: int = C.DEFAULT_SIZE,
+        height: int = C.DEFAULT_SIZE,
+        steps: int = C.DEFAULT_STEPS,
+        guidance_scale: float = C.DEFAULT_GUIDANCE,
+        seed: int | None = None,
+        num_images: int = C.DEFAULT_NUM_IMAGES,
+        output_format: OutputFormat = C.DEFAULT_OUTPUT_FORMAT,
+        quality: int = C.DEFAULT_QUALITY,
+        max_sequence_length: int = C.DEFAULT_MAX_SEQUENCE_LENGTH,
+        webhook_url: str | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Submit a generation as a job and return at once with a handle on it.
+
+        The job runs on the server (``POST /v1/jobs``), on Modal (``.spawn()``: results are
+        kept for days) or in-process; poll it, follow its progress, cancel it, or pick it up
+        in another process with ``get_job(job.id)``.
+
+        Args:
+            prompt: What to draw, or a complete :class:`GenerateRequest`.
+            width: Width in pixels, a multiple of 16 from 64 to 2048.
+            height: Height in pixels, a multiple of 16 from 64 to 2048.
+            steps: Denoising steps, 1 to 50.
+            guidance_scale: 0 to 20.
+            seed: 0 to 2**32-1, or ``None`` for a random one.
+            num_images: 1 to 4.
+            output_format: ``"jpeg"``, ``"png"`` or ``"webp"``.
+            quality: JPEG/WebP quality, 1 to 100.
+            max_sequence_length: T5 prompt tokens, 16 to 512.
+            webhook_url: HTTP only: where the server posts the signed result when the job
+                finishes (verify it with :func:`jaguar_sdk.webhooks.verify`).
+            timeout: Read timeout of the submit call in seconds.
+            deadline: Total seconds for the submit call, retries included.
+            max_retries: Retries of the submit call (one idempotency key: never two jobs).
+            request_id: Your id for the generation.
+            idempotency_key: Your idempotency key (default: a fresh UUID per call).
+
+        Returns:
+            The job handle.
+
+        Raises:
+            InvalidRequestError: An argument is out of range, or ``webhook_url`` is malformed
+                or given on a transport that cannot post webhooks.
+            RateLimitError: The server's job store is full (code ``job_store_full``).
+            JaguarError: Any other failure.
+
+        Example:
+            >>> job = client.submit("a jaguar", seed=7)  # doctest: +SKIP
+            >>> job.wait(300).state                      # doctest: +SKIP
+            'succeeded'
+        """
+        plan = self._core.plan_submit(
+            prompt,
+            {
+                "width": width,
+                "height": height,
+                "steps": steps,
+                "guidance_scale": guidance_scale,
+                "seed": seed,
+                "num_images": num_images,
+                "output_format": output_format,
+                "quality": quality,
+                "max_sequence_length": max_sequence_length,
+            },
+            webhook_url=webhook_url,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+        )
+        return Job(self, self._run(plan))
+
+    def get_job(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """A handle on an existing job, e.g. one submitted by another process.
+
+        Args:
+            job_id: The job's id (``job.id``).
+            timeout: Read timeout of the status call in seconds.
+
+        Returns:
+            The handle, with the job's current status.
+
+        Raises:
+            NotFoundError: No such job, or it expired.
+
+        Example:
+            >>> client.get_job("job_3f2a...").result(timeout=60)  # doctest: +SKIP
+        """
+        plan = self._core.plan_job("job_status", job_id, timeout=timeout)
+        return Job(self, self._run(plan))
 
     def generate_many(
         self,
@@ -641,6 +742,106 @@ class AsyncJaguarClient:
         )
         result: GenerationResult = await self._run(plan)
         return result
+
+    async def submit(
+        self,
+        prompt: str | GenerateRequest,
+        *,
+        width: int = C.DEFAULT_SIZE,
+        height: int = C.DEFAULT_SIZE,
+        steps: int = C.DEFAULT_STEPS,
+        guidance_scale: float = C.DEFAULT_GUIDANCE,
+        seed: int | None = None,
+        num_images: int = C.DEFAULT_NUM_IMAGES,
+        output_format: OutputFormat = C.DEFAULT_OUTPUT_FORMAT,
+        quality: int = C.DEFAULT_QUALITY,
+        max_sequence_length: int = C.DEFAULT_MAX_SEQUENCE_LENGTH,
+        webhook_url: str | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> AsyncJob:
+        """Submit a generation as a job and return at once with a handle on it.
+
+        The job runs on the server (``POST /v1/jobs``), on Modal (``.spawn()``: results are
+        kept for days) or in-process; poll it, follow its progress, cancel it, or pick it up
+        in another process with ``get_job(job.id)``.
+
+        Args:
+            prompt: What to draw, or a complete :class:`GenerateRequest`.
+            width: Width in pixels, a multiple of 16 from 64 to 2048.
+            height: Height in pixels, a multiple of 16 from 64 to 2048.
+            steps: Denoising steps, 1 to 50.
+            guidance_scale: 0 to 20.
+            seed: 0 to 2**32-1, or ``None`` for a random one.
+            num_images: 1 to 4.
+            output_format: ``"jpeg"``, ``"png"`` or ``"webp"``.
+            quality: JPEG/WebP quality, 1 to 100.
+            max_sequence_length: T5 prompt tokens, 16 to 512.
+            webhook_url: HTTP only: where the server posts the signed result when the job
+                finishes (verify it with :func:`jaguar_sdk.webhooks.verify`).
+            timeout: Read timeout of the submit call in seconds.
+            deadline: Total seconds for the submit call, retries included.
+            max_retries: Retries of the submit call (one idempotency key: never two jobs).
+            request_id: Your id for the generation.
+            idempotency_key: Your idempotency key (default: a fresh UUID per call).
+
+        Returns:
+            The job handle.
+
+        Raises:
+            InvalidRequestError: An argument is out of range, or ``webhook_url`` is malformed
+                or given on a transport that cannot post webhooks.
+            RateLimitError: The server's job store is full (code ``job_store_full``).
+            JaguarError: Any other failure.
+
+        Example:
+            >>> job = client.submit("a jaguar", seed=7)  # doctest: +SKIP
+            >>> job.wait(300).state                      # doctest: +SKIP
+            'succeeded'
+        """
+        plan = self._core.plan_submit(
+            prompt,
+            {
+                "width": width,
+                "height": height,
+                "steps": steps,
+                "guidance_scale": guidance_scale,
+                "seed": seed,
+                "num_images": num_images,
+                "output_format": output_format,
+                "quality": quality,
+                "max_sequence_length": max_sequence_length,
+            },
+            webhook_url=webhook_url,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+        )
+        return AsyncJob(self, await self._run(plan))
+
+    async def get_job(self, job_id: str, *, timeout: float | None = None) -> AsyncJob:
+        """A handle on an existing job, e.g. one submitted by another process.
+
+        Args:
+            job_id: The job's id (``job.id``).
+            timeout: Read timeout of the status call in seconds.
+
+        Returns:
+            The handle, with the job's current status.
+
+        Raises:
+            NotFoundError: No such job, or it expired.
+
+        Example:
+            >>> client.get_job("job_3f2a...").result(timeout=60)  # doctest: +SKIP
+        """
+        plan = self._core.plan_job("job_status", job_id, timeout=timeout)
+        return AsyncJob(self, await self._run(plan))
 
     async def generate_many(
         self,

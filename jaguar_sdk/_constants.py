@@ -86,3 +86,15 @@ ENV_CACHE_DIR: Final = "JAGUAR_CACHE_DIR"
 
 DEFAULT_MODAL_APP: Final = "shuttle-jaguar"
 DEFAULT_MODAL_CLASS: Final = "JaguarModel"
+
+# --- jobs and webhooks -----------------------------------------------------------------------
+#: How long a finished job (and its result) is kept by ``jaguar serve``.
+JOB_TTL_S: Final = 3600.0
+#: Jobs kept at once (queued, running and finished); beyond it new jobs are refused with 429.
+JOB_MAX_ENTRIES: Final = 256
+#: Webhook signature headers (HMAC-SHA256 over ``timestamp + "." + body``).
+HEADER_WEBHOOK_ID: Final = "Jaguar-Webhook-Id"
+HEADER_WEBHOOK_TIMESTAMP: Final = "Jaguar-Webhook-Timestamp"
+HEADER_WEBHOOK_SIGNATURE: Final = "Jaguar-Webhook-Signature"
+#: Default age (seconds) beyond which a webhook is refused as a possible replay.
+WEBHOOK_TOLERANCE_S: Final = 300.0

@@ -43,12 +43,13 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
-from ._logging import RedactingFilter
+from ._logging import RedactingFilter, get_logger
 from ._transports._base import AsyncTransport, Call, Operation, Reply, SyncTransport
 from ._types import (
     GenerateRequest,
     GenerationResult,
     HealthStatus,
+    JobStatus,
     ModelInfo,
     check_schema_version,
     validate_request,
@@ -71,12 +72,12 @@ __all__ = [
     "parse_reply",
 ]
 
-logger = logging.getLogger("jaguar_sdk.client")
+logger = get_logger("jaguar_sdk.client")
 logger.addFilter(RedactingFilter())
 
 Flavour = Literal["sync", "async"]
 AnyTransport = SyncTransport | AsyncTransport
-ResultModel = GenerationResult | ModelInfo | HealthStatus
+ResultModel = GenerationResult | ModelInfo | HealthStatus | JobStatus
 #: One item of ``generate_many``: a prompt, a request, or a dict of request fields.
 ManyItem = str | GenerateRequest | Mapping[str, Any]
 
@@ -87,11 +88,17 @@ GENERATION_FIELDS: tuple[str, ...] = tuple(
 #: Per-call options accepted by every operation (and by ``generate_many``).
 CALL_OPTION_NAMES: tuple[str, ...] = ("timeout", "deadline", "max_retries")
 
-_RESULT_MODELS: dict[Operation, type[GenerationResult] | type[ModelInfo] | type[HealthStatus]] = {
+_RESULT_MODELS: dict[
+    Operation, type[GenerationResult] | type[ModelInfo] | type[HealthStatus] | type[JobStatus]
+] = {
     "generate": GenerationResult,
     "info": ModelInfo,
     "health": HealthStatus,
     "reload": ModelInfo,
+    "submit": JobStatus,
+    "job_status": JobStatus,
+    "job_result": GenerationResult,
+    "job_cancel": JobStatus,
 }
 
 #: An attempt is not started with less time than this left before the deadline.
@@ -604,6 +611,77 @@ class ClientCore:
             request_id=None,
             idempotency_key=str(uuid.uuid4()),
         )
+
+    def plan_submit(
+        self,
+        prompt: str | GenerateRequest,
+        fields: Mapping[str, Any],
+        *,
+        webhook_url: str | None,
+        timeout: float | None,
+        deadline: float | None,
+        max_retries: int | None,
+        request_id: str | None,
+        idempotency_key: str | None,
+    ) -> Plan:
+        """Validate and plan one ``submit``; one idempotency key for all its attempts.
+
+        Raises:
+            InvalidRequestError: A bad field, or ``webhook_url`` on a transport other than
+                HTTP (only a jaguar server signs and posts webhooks).
+        """
+        if webhook_url is not None:
+            if not isinstance(webhook_url, str) or not webhook_url.startswith(
+                ("http://", "https://")
+            ):
+                raise InvalidRequestError(
+                    f"webhook_url: must be an absolute http(s) URL (got {webhook_url!r})",
+                    field="webhook_url",
+                )
+            if getattr(self.transport, "name", None) != "http":
+                raise InvalidRequestError(
+                    "webhook_url: only a jaguar HTTP server posts webhooks; on Modal or "
+                    "in-process, poll the job (job.wait(), job.events()) instead.",
+                    field="webhook_url",
+                )
+        plan = self._plan(
+            "submit",
+            self.build_request(prompt, fields),
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=request_id,
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
+        )
+        plan.call = replace(plan.call, webhook_url=webhook_url)
+        return plan
+
+    def plan_job(
+        self,
+        operation: Operation,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Plan:
+        """Plan ``job_status``, ``job_result`` or ``job_cancel`` of one job.
+
+        Raises:
+            InvalidRequestError: ``job_id`` is not a non-empty string.
+        """
+        if not isinstance(job_id, str) or not job_id.strip():
+            raise InvalidRequestError("job_id: must be a non-empty string", field="job_id")
+        plan = self._plan(
+            operation,
+            None,
+            timeout=timeout,
+            deadline=None,
+            max_retries=max_retries,
+            request_id=None,
+            idempotency_key=None,
+        )
+        plan.call = replace(plan.call, job_id=job_id)
+        return plan
 
     def plan_simple(
         self,

@@ -23,11 +23,14 @@ __all__ = [
     "JaguarConnectionError",
     "JaguarError",
     "JaguarTimeoutError",
+    "JobCancelledError",
+    "JobPendingError",
     "NotFoundError",
     "NotReadyError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "WebhookVerificationError",
     "error_from_payload",
 ]
 
@@ -190,6 +193,30 @@ class IncompatibleVersionError(JaguarError):
     default_status = 400
 
 
+class JobCancelledError(JaguarError):
+    """The job was cancelled before it finished, so it has no result (HTTP 409)."""
+
+    default_code = "job_cancelled"
+    default_status = 409
+
+
+class JobPendingError(JaguarError):
+    """The job's result was asked for before the job finished (HTTP 409); wait first."""
+
+    default_code = "job_pending"
+    default_status = 409
+
+
+class WebhookVerificationError(JaguarError):
+    """A webhook delivery failed verification: bad or missing signature, or a stale timestamp.
+
+    Raised by :func:`jaguar_sdk.webhooks.verify`; answer the sender with HTTP 400.
+    """
+
+    default_code = "webhook_verification_failed"
+    default_status = 400
+
+
 _CODE_TO_CLASS: dict[str, type[JaguarError]] = {
     cls.default_code: cls
     for cls in (
@@ -204,9 +231,14 @@ _CODE_TO_CLASS: dict[str, type[JaguarError]] = {
         GenerationError,
         JaguarTimeoutError,
         IncompatibleVersionError,
+        JobCancelledError,
+        JobPendingError,
+        WebhookVerificationError,
     )
 }
 _CODE_TO_CLASS["payload_too_large"] = InvalidRequestError
+#: The job store is full: refused with 429 (retried with backoff), never dropped silently.
+_CODE_TO_CLASS["job_store_full"] = RateLimitError
 
 
 def _class_for_status(status: int | None) -> type[JaguarError]:

@@ -12,7 +12,7 @@ import re
 
 from ._constants import ENV_LOG
 
-__all__ = ["RedactingFilter", "configure_logging", "redact"]
+__all__ = ["RedactingFilter", "configure_logging", "get_logger", "redact"]
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s'\",]+"),
@@ -53,6 +53,25 @@ class RedactingFilter(logging.Filter):
 _logger = logging.getLogger("jaguar_sdk")
 _logger.addFilter(RedactingFilter())
 _logger.addHandler(logging.NullHandler())
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A ``jaguar_sdk`` logger whose records are redacted at the source.
+
+    A filter on the parent ``jaguar_sdk`` logger does not see records logged on its children,
+    so every module logger carries its own :class:`RedactingFilter`: handlers that users attach
+    anywhere (root included) never receive a credential.
+
+    Args:
+        name: The logger name, e.g. ``"jaguar_sdk.http"``.
+
+    Returns:
+        The logger.
+    """
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger
 
 
 def configure_logging(level: str | None = None) -> None:

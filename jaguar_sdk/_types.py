@@ -29,6 +29,8 @@ __all__ = [
     "GeneratedImage",
     "GenerationResult",
     "HealthStatus",
+    "JobState",
+    "JobStatus",
     "ModelInfo",
     "ModelRef",
     "ModelSource",
@@ -344,7 +346,9 @@ class ModelInfo(_Wire):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-ProgressStage = Literal["queued", "loading", "running", "decoding", "encoding", "done"]
+ProgressStage = Literal[
+    "queued", "loading", "running", "decoding", "encoding", "done", "failed", "cancelled"
+]
 
 
 class ProgressEvent(_Wire):
@@ -352,7 +356,8 @@ class ProgressEvent(_Wire):
 
     Attributes:
         stage: ``queued`` (waiting for the GPU), ``loading``, ``running`` (denoising step
-            ``step`` of ``total_steps``), ``decoding``, ``encoding`` or ``done``.
+            ``step`` of ``total_steps``), ``decoding``, ``encoding``, ``done``, or (for jobs)
+            ``failed`` or ``cancelled``.
         step: Denoising steps finished so far.
         total_steps: Denoising steps in all.
         request_id: The request this event belongs to.
@@ -369,3 +374,41 @@ class ProgressEvent(_Wire):
         if self.stage == "done":
             return 1.0
         return self.step / self.total_steps if self.total_steps else 0.0
+
+
+#: Where a job is: waiting, generating, or finished one of three ways.
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+#: The states a job never leaves.
+FINISHED_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class JobStatus(_Wire):
+    """Where a submitted job stands (``GET /v1/jobs/{id}``).
+
+    Attributes:
+        id: The job id (``job_...`` on a jaguar server, a ``FunctionCall`` id on Modal).
+        state: ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``.
+        progress: The latest progress event, where the backend reports progress.
+        events: Every progress event so far, in order (empty where the backend reports none).
+        failure: The error body (``code``, ``message``, ``field``, ``request_id``) of a failed
+            job; named ``failure`` so that a status is never mistaken for an error envelope.
+        request_id: The request id of the generation.
+        created_at: Unix time the job was accepted, where known.
+        finished_at: Unix time the job finished, where it has.
+    """
+
+    schema_version: int = C.SCHEMA_VERSION
+    id: str
+    state: JobState
+    progress: ProgressEvent | None = None
+    events: list[ProgressEvent] = Field(default_factory=list)
+    failure: dict[str, Any] | None = None
+    request_id: str | None = None
+    created_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has finished (succeeded, failed or cancelled)."""
+        return self.state in FINISHED_STATES

@@ -10,7 +10,6 @@ This module stays light: it never imports torch. The engine comes from an inject
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 
 from . import _constants as C
 from ._exceptions import GenerationError, JaguarError, NotReadyError
+from ._logging import get_logger
 from ._types import (
     GenerateRequest,
     GenerationResult,
@@ -33,10 +33,11 @@ from ._types import (
     validate_request,
 )
 from ._version import __version__
+from .jobs import JobStore
 
 __all__ = ["EngineLike", "IdempotencyStore", "JaguarService", "ProgressCallback", "new_request_id"]
 
-logger = logging.getLogger("jaguar_sdk.service")
+logger = get_logger("jaguar_sdk.service")
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
@@ -138,6 +139,8 @@ class JaguarService:
         idempotency: The store of recent results; a default one is made when omitted.
         reloader: Called by :meth:`reload` instead of ``loader`` (e.g. the Modal class forces
             a fresh verify-or-download there); defaults to ``loader``.
+        max_jobs: Jobs the job store keeps at once (unfinished ones beyond it are refused).
+        job_ttl_s: How long the job store keeps a finished job.
 
     Example:
         >>> from jaguar_sdk.engine import Engine          # doctest: +SKIP
@@ -152,6 +155,8 @@ class JaguarService:
         *,
         idempotency: IdempotencyStore | None = None,
         reloader: Callable[[], EngineLike] | None = None,
+        max_jobs: int = C.JOB_MAX_ENTRIES,
+        job_ttl_s: float = C.JOB_TTL_S,
     ) -> None:
         self._loader = loader
         self._reloader = reloader or loader
@@ -160,6 +165,9 @@ class JaguarService:
         self._load_error: str | None = None
         self._loading = False
         self.idempotency = idempotency or IdempotencyStore()
+        self._jobs: JobStore | None = None
+        self._max_jobs = max_jobs
+        self._job_ttl_s = job_ttl_s
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -202,9 +210,12 @@ class JaguarService:
         return self._swap_in(self._reloader).info()
 
     def close(self) -> None:
-        """Release the engine."""
+        """Release the engine (and stop the job worker, if jobs were used)."""
         with self._state_lock:
             engine, self._engine = self._engine, None
+            jobs, self._jobs = self._jobs, None
+        if jobs is not None:
+            jobs.close()
         if engine is not None:
             engine.close()
 
@@ -260,6 +271,18 @@ class JaguarService:
 
         return self.idempotency.run(idempotency_key, run)
 
+    @property
+    def jobs(self) -> JobStore:
+        """The job store (made on first use; jobs run one at a time through :meth:`generate`)."""
+        with self._state_lock:
+            if self._jobs is None:
+                self._jobs = JobStore(
+                    lambda req, rid, cb: self.generate(req, request_id=rid, on_progress=cb),
+                    max_jobs=self._max_jobs,
+                    ttl_s=self._job_ttl_s,
+                )
+            return self._jobs
+
     def info(self) -> ModelInfo:
         """What is being served."""
         return self.engine.info()
@@ -286,9 +309,10 @@ class JaguarService:
         unpickling failure.
 
         Args:
-            operation: ``"generate"``, ``"info"``, ``"health"`` or ``"reload"``.
-            payload: For ``generate``: ``{"schema_version", "request", "request_id",
-                "idempotency_key"}``.
+            operation: ``"generate"``, ``"info"``, ``"health"``, ``"reload"``, or the job
+                operations ``"submit"``, ``"job_status"``, ``"job_result"``, ``"job_cancel"``.
+            payload: For ``generate`` and ``submit``: ``{"schema_version", "request",
+                "request_id", "idempotency_key"}``; the job operations take ``"job_id"``.
 
         Returns:
             The result's plain-data form (bytes stay bytes), or an error envelope.
@@ -310,6 +334,18 @@ class JaguarService:
                 out = self.health()
             elif operation == "reload":
                 out = self.reload()
+            elif operation == "submit":
+                out = self.jobs.submit(
+                    validate_request(payload.get("request") or {}),
+                    request_id=request_id,
+                    idempotency_key=payload.get("idempotency_key"),
+                )
+            elif operation == "job_status":
+                out = self.jobs.status(str(payload.get("job_id")))
+            elif operation == "job_result":
+                out = self.jobs.result(str(payload.get("job_id")))
+            elif operation == "job_cancel":
+                out = self.jobs.cancel(str(payload.get("job_id")))
             else:
                 raise JaguarError(f"unknown operation {operation!r}", code="not_found")
             return out.model_dump()

@@ -24,9 +24,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._types import GenerateRequest
 
-__all__ = ["AsyncTransport", "Call", "Operation", "Reply", "SyncTransport"]
+__all__ = ["JOB_OPERATIONS", "AsyncTransport", "Call", "Operation", "Reply", "SyncTransport"]
 
-Operation = Literal["generate", "info", "health", "reload"]
+Operation = Literal[
+    "generate", "info", "health", "reload", "submit", "job_status", "job_result", "job_cancel"
+]
+
+#: The job operations (``call.job_id`` is set for all but ``submit``).
+JOB_OPERATIONS: frozenset[str] = frozenset({"submit", "job_status", "job_result", "job_cancel"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class Call:
         read_timeout: Seconds to wait for the answer of this attempt.
         deadline: ``time.monotonic()`` value by which the whole call must end, or ``None``.
         headers: Extra HTTP headers (ignored by non-HTTP transports).
+        job_id: The job, for ``job_status``, ``job_result`` and ``job_cancel``.
+        webhook_url: Where the server posts the signed result, for ``submit``.
     """
 
     operation: Operation
@@ -52,6 +59,8 @@ class Call:
     read_timeout: float | None = None
     deadline: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    job_id: str | None = None
+    webhook_url: str | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or ``None`` without one."""

@@ -12,12 +12,14 @@ Each transport holds one pooled httpx client for the life of the SDK client. A c
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -29,7 +31,7 @@ from .._exceptions import (
     JaguarTimeoutError,
     error_from_payload,
 )
-from .._logging import RedactingFilter
+from .._logging import RedactingFilter, get_logger
 from .._version import __version__
 from ._base import Call, Reply
 
@@ -42,7 +44,7 @@ __all__ = [
     "parse_retry_after",
 ]
 
-logger = logging.getLogger("jaguar_sdk.http")
+logger = get_logger("jaguar_sdk.http")
 logger.addFilter(RedactingFilter())
 
 #: HTTP method and path of each operation.
@@ -51,6 +53,10 @@ ROUTES: dict[str, tuple[str, str]] = {
     "info": ("GET", "/v1/info"),
     "health": ("GET", "/v1/health"),
     "reload": ("POST", "/v1/admin/reload"),
+    "submit": ("POST", "/v1/jobs"),
+    "job_status": ("GET", "/v1/jobs/{job_id}"),
+    "job_result": ("GET", "/v1/jobs/{job_id}/result"),
+    "job_cancel": ("POST", "/v1/jobs/{job_id}/cancel"),
 }
 
 USER_AGENT = f"jaguar-sdk/{__version__}"
@@ -133,6 +139,8 @@ def build_request(
         The request, ready for ``client.send``.
     """
     method, path = ROUTES[call.operation]
+    if "{job_id}" in path:
+        path = path.format(job_id=quote(call.job_id or "", safe=""))
     headers: dict[str, str] = {
         "Accept": "application/json",
         "User-Agent": USER_AGENT,
@@ -152,6 +160,10 @@ def build_request(
     content: bytes | None = None
     if call.request is not None:
         content = call.request.model_dump_json().encode("utf-8")
+        if call.webhook_url is not None:
+            document = json.loads(content)
+            document["webhook_url"] = call.webhook_url
+            content = json.dumps(document).encode("utf-8")
         headers["Content-Type"] = "application/json"
     request = client.build_request(
         method,

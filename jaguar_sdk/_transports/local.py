@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib
-import logging
 from typing import Any
 
 from .. import _constants as C
 from .._exceptions import ConfigurationError, JaguarError, JaguarTimeoutError
+from .._logging import get_logger
 from ..service import JaguarService
 from ._base import Call, Reply
 
 __all__ = ["AsyncLocalTransport", "LocalTransport", "load_service", "plain_payload"]
 
-logger = logging.getLogger("jaguar_sdk.local")
+logger = get_logger("jaguar_sdk.local")
 
 
 def load_service(model: str, *, device: str | None = None) -> JaguarService:
@@ -73,6 +73,8 @@ def plain_payload(call: Call) -> dict[str, Any]:
     }
     if call.request is not None:
         payload["request"] = call.request.model_dump()
+    if call.job_id is not None:
+        payload["job_id"] = call.job_id
     return payload
 
 

@@ -18,9 +18,10 @@ container's own credentials, so no token needs to be configured.
 
 from __future__ import annotations
 
-import logging
+import concurrent.futures
 import threading
-from typing import Any
+import time
+from typing import Any, Literal
 
 from .. import _constants as C
 from .._exceptions import (
@@ -31,17 +32,20 @@ from .._exceptions import (
     JaguarConnectionError,
     JaguarError,
     JaguarTimeoutError,
+    JobCancelledError,
+    JobPendingError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
 )
-from .._logging import redact
-from ._base import Call, Reply
+from .._logging import get_logger, redact
+from .._types import JobStatus
+from ._base import JOB_OPERATIONS, Call, Reply
 
 __all__ = ["AsyncModalTransport", "ModalTransport", "build_payload", "map_modal_error"]
 
-logger = logging.getLogger("jaguar_sdk.modal")
+logger = get_logger("jaguar_sdk.modal")
 
 _MAX_DETAIL = 600
 
@@ -198,6 +202,61 @@ def _timeout_error(call: Call, limit: float, where: str) -> JaguarTimeoutError:
     )
 
 
+# --- jobs: spawn + FunctionCall ---------------------------------------------------------------
+#: What ``FunctionCall.get(timeout=0)`` told us: still going, cancelled, or finished (with data).
+Outcome = tuple[Literal["pending", "cancelled", "done"], Any]
+
+
+def _is_cancelled(exc: BaseException) -> bool:
+    return _is_modal_cancellation(exc) or isinstance(exc, concurrent.futures.CancelledError)
+
+
+def submitted_reply(function_call_id: str, call: Call) -> Reply:
+    """The reply to ``submit``: the spawned ``FunctionCall``'s id is the job id."""
+    status = JobStatus(
+        id=function_call_id, state="queued", request_id=call.request_id, created_at=time.time()
+    )
+    return Reply(data=status.model_dump(), request_id=call.request_id)
+
+
+def job_reply(call: Call, outcome: Outcome, *, where: str) -> Reply:
+    """Turn what a ``FunctionCall`` told us into the reply of a job operation.
+
+    Modal reports no progress for a spawned call, so a pending job is ``running`` with no
+    events (Modal does not say whether the input is still queued).
+
+    Raises:
+        JobPendingError: ``job_result`` of a job still running.
+        JobCancelledError: ``job_result`` of a cancelled job.
+    """
+    kind, data = outcome
+    job_id = call.job_id or ""
+    if call.operation == "job_result":
+        if kind == "pending":
+            raise JobPendingError(
+                f"Job {job_id} on the {where} is still running; wait for it to finish first.",
+                request_id=call.request_id,
+            )
+        if kind == "cancelled":
+            raise JobCancelledError(f"Job {job_id} was cancelled.", request_id=call.request_id)
+        return Reply(data=data, request_id=call.request_id)
+    failure: dict[str, Any] | None = None
+    state: Literal["running", "cancelled", "succeeded", "failed"]
+    if kind == "pending":
+        state = "running"
+    elif kind == "cancelled":
+        state = "cancelled"
+    elif isinstance(data, dict) and isinstance(data.get("error"), dict):
+        state, failure = "failed", dict(data["error"])
+    elif isinstance(data, JaguarError):
+        state, failure = "failed", data.to_payload()
+    else:
+        state = "succeeded"
+    rid = data.get("request_id") if isinstance(data, dict) else None
+    status = JobStatus(id=job_id, state=state, failure=failure, request_id=rid)
+    return Reply(data=status.model_dump(), request_id=call.request_id)
+
+
 class _ModalBase:
     """Lookup, payload and error mapping shared by the sync and async transports."""
 
@@ -253,6 +312,43 @@ class _ModalBase:
             rid = data["error"].get("request_id")
         return Reply(data=data, is_json=False, request_id=str(rid) if rid else call.request_id)
 
+    def _job(self, call: Call) -> Reply:
+        """Job operations: ``generate.spawn`` to submit, ``FunctionCall.from_id`` for the rest."""
+        try:
+            if call.operation == "submit":
+                fc = self._instance().generate.spawn(build_payload(call))
+                return submitted_reply(str(fc.object_id), call)
+            import modal
+
+            fc = modal.FunctionCall.from_id(call.job_id or "")
+            if call.operation == "job_cancel":
+                fc.cancel()
+                outcome: Outcome = ("cancelled", None)
+            else:
+                try:
+                    outcome = ("done", fc.get(timeout=0))
+                except TimeoutError as exc:
+                    if type(exc) is not TimeoutError:
+                        raise
+                    outcome = ("pending", None)
+        except JaguarError:
+            raise
+        except BaseException as exc:
+            if _is_cancelled(exc):
+                outcome = ("cancelled", None)
+            elif isinstance(exc, Exception):
+                mapped = self._map(exc, call)
+                if isinstance(mapped, GenerationError) and call.operation == "job_status":
+                    outcome = ("done", mapped)  # the remote call itself failed
+                else:
+                    raise mapped from exc
+            else:
+                raise
+        failed = outcome[0] == "done" and isinstance(outcome[1], JaguarError)
+        if failed and call.operation == "job_result":
+            raise outcome[1]
+        return job_reply(call, outcome, where=self._where)
+
     @property
     def _where(self) -> str:
         return _where(self.app, self.cls_name, self.environment)
@@ -294,6 +390,8 @@ class ModalTransport(_ModalBase):
             JaguarError: A mapped Modal failure; :class:`JaguarTimeoutError` when the limit
                 passed (the remote call is then cancelled).
         """
+        if call.operation in JOB_OPERATIONS:
+            return self._job(call)
         payload = build_payload(call)
         limit = call.attempt_timeout()
         try:
@@ -355,6 +453,10 @@ class AsyncModalTransport(_ModalBase):
         """
         import asyncio
 
+        if call.operation in JOB_OPERATIONS:
+            # Job operations are short (spawn, get(timeout=0), cancel): the blocking form runs
+            # in a worker thread rather than being duplicated with the ``.aio`` variants.
+            return await asyncio.to_thread(self._job, call)
         payload = build_payload(call)
         limit = call.attempt_timeout()
         try:

@@ -164,6 +164,26 @@ def _metadata(result: GenerationResult) -> dict[str, Any]:
     return data
 
 
+def _generate_with_progress(client: JaguarClient, request: Any) -> GenerationResult:
+    """Run ``request`` as a job, drawing a denoising-step progress bar on stderr."""
+    from tqdm import tqdm
+
+    from .._types import ProgressEvent
+
+    job = client.submit(request)
+    with tqdm(total=request.steps, desc="jaguar", unit="step", file=sys.stderr) as bar:
+
+        def show(event: ProgressEvent) -> None:
+            bar.set_postfix_str(event.stage)
+            if event.stage == "running" and event.step > bar.n:
+                bar.update(event.step - bar.n)
+            elif event.stage == "done":
+                bar.update(bar.total - bar.n)
+
+        job.wait(on_progress=show)
+    return job.result()
+
+
 def _generate(args: argparse.Namespace) -> int:
     width = height = None
     if args.size:
@@ -187,7 +207,11 @@ def _generate(args: argparse.Namespace) -> int:
     request = validate_request({"prompt": args.prompt, **fields})  # before any connection
     with client_from_args(args) as client:
         started = time.perf_counter()
-        result = client.generate(request)
+        result = (
+            _generate_with_progress(client, request)
+            if args.progress
+            else (client.generate(request))
+        )
         elapsed = time.perf_counter() - started
     paths = _output_paths(result, args.output)
     if args.json:
@@ -296,6 +320,11 @@ def register(subparsers: Any) -> None:
     )
     gen.add_argument("--display", action="store_true", help="open the images in a viewer")
     gen.add_argument("--json", action="store_true", help="print the result metadata as JSON")
+    gen.add_argument(
+        "--progress",
+        action="store_true",
+        help="run as a job and show a progress bar of the denoising steps on stderr",
+    )
     _add_connection_flags(gen)
     gen.set_defaults(handler=_generate)
 

@@ -17,7 +17,7 @@ __all__ = ["MODEL_COMMAND_MODULES", "register"]
 
 #: Modules under ``jaguar_sdk.cli`` that add ``jaguar model <name>`` sub-commands through
 #: ``register_model(model_subparsers)``. ``tiny`` is registered here.
-MODEL_COMMAND_MODULES: tuple[str, ...] = ()
+MODEL_COMMAND_MODULES: tuple[str, ...] = ("_model_versions",)
 
 
 def register(subparsers: Any) -> None:

@@ -9,10 +9,12 @@ from typing import Any
 
 from .. import _constants as C
 
-__all__ = ["ENV_SERVER_ADMIN_TOKEN", "ENV_SERVER_TOKEN", "register"]
+__all__ = ["ENV_SERVER_ADMIN_TOKEN", "ENV_SERVER_TOKEN", "ENV_WEBHOOK_SECRET", "register"]
 
 #: Environment variable read for ``--token`` (keeps the token out of shell history and ``ps``).
 ENV_SERVER_TOKEN = "JAGUAR_SERVER_TOKEN"
+#: Environment variable read for ``--webhook-secret``.
+ENV_WEBHOOK_SECRET = "JAGUAR_WEBHOOK_SECRET"
 #: Environment variable read for ``--admin-token``.
 ENV_SERVER_ADMIN_TOKEN = "JAGUAR_SERVER_ADMIN_TOKEN"
 
@@ -55,6 +57,12 @@ def register(subparsers: Any) -> None:
         f"${ENV_SERVER_ADMIN_TOKEN}). With no token at all, admin routes are disabled.",
     )
     parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        help=f"HMAC secret that signs job webhooks (or set ${ENV_WEBHOOK_SECRET}); without "
+        "one, jobs asking for a webhook are refused",
+    )
+    parser.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         default=None,
@@ -72,6 +80,7 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(ENV_SERVER_TOKEN) or None
     admin_token = args.admin_token or os.environ.get(ENV_SERVER_ADMIN_TOKEN) or None
+    webhook_secret = args.webhook_secret or os.environ.get(ENV_WEBHOOK_SECRET) or None
     from .._logging import configure_logging
     from ..server import serve
 
@@ -97,5 +106,6 @@ def _run(args: argparse.Namespace) -> int:
         admin_key=admin_token,
         device=args.device,
         log_level=args.log_level,
+        **({"webhook_secret": webhook_secret} if webhook_secret else {}),
     )
     return 0

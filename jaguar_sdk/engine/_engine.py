@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import secrets
 import threading
@@ -15,6 +14,7 @@ import torch
 
 from .. import _constants as C
 from .._exceptions import NotReadyError
+from .._logging import get_logger
 from .._types import (
     GeneratedImage,
     GenerateRequest,
@@ -34,7 +34,7 @@ from ._models import resolve_model
 
 __all__ = ["Engine"]
 
-logger = logging.getLogger("jaguar_sdk.engine")
+logger = get_logger("jaguar_sdk.engine")
 
 ProgressCallback = Callable[[ProgressEvent], None]
 ModelSpec = str | os.PathLike[str]

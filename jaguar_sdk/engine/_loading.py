@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._exceptions import ConfigurationError
+from .._logging import get_logger
 from ._quiet import quiet_progress_bars
 
 __all__ = ["apply_gpu_options", "load_pipeline", "move_pipeline"]
 
-logger = logging.getLogger("jaguar_sdk.engine")
+logger = get_logger("jaguar_sdk.engine")
 
 
 def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import hashlib
 import json
-import logging
 import os
 import shutil
 import threading
@@ -25,11 +24,12 @@ from typing import Any
 
 from .. import _constants as C
 from .._exceptions import ConfigurationError
+from .._logging import get_logger
 from .._types import ModelRef
 
 __all__ = ["TINY_MARKER", "cache_dir", "folder_revision", "resolve_model", "tiny_model_path"]
 
-logger = logging.getLogger("jaguar_sdk.engine")
+logger = get_logger("jaguar_sdk.engine")
 
 #: Written last into a tiny build; its presence marks the folder complete.
 TINY_MARKER = "jaguar-tiny.json"

@@ -46,9 +46,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ._locking import LockFile
+
+if TYPE_CHECKING:
+    from .versions import ModelVersions
 from ._manifest import (
     MANIFEST_NAME,
     ByteProgress,
@@ -56,6 +59,7 @@ from ._manifest import (
     ManifestError,
     VerifyReport,
     build_manifest,
+    hash_file,
     read_manifest,
     verify_folder,
     write_manifest,
@@ -70,6 +74,7 @@ __all__ = [
     "HubFetcher",
     "LocalFolderFetcher",
     "Manifest",
+    "RemoteFile",
     "VerifyReport",
     "WeightStore",
 ]
@@ -117,6 +122,39 @@ class Fetcher(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a remote revision, as listed without downloading it.
+
+    Attributes:
+        path: Path in the repo, ``/``-separated.
+        size: Size in bytes.
+        sha256: Content hash where the source knows it (Hub LFS files, local mirrors); ``None``
+            for small non-LFS Hub files (always re-fetched: they are a few KB).
+    """
+
+    path: str
+    size: int
+    sha256: str | None
+
+
+class FileListingFetcher(Fetcher, Protocol):
+    """A fetcher that can list a revision's files with hashes and fetch only some of them
+    (what an incremental update needs)."""
+
+    def list_files(
+        self, repo_id: str, revision: str, allow_patterns: Sequence[str]
+    ) -> list[RemoteFile]:
+        """The files matching ``allow_patterns`` at commit ``revision``, without downloading."""
+        ...
+
+    def fetch_files(
+        self, repo_id: str, revision: str, paths: Sequence[str], dest_dir: Path
+    ) -> None:
+        """Download exactly ``paths`` of commit ``revision`` into ``dest_dir``."""
+        ...
+
+
 def _is_commit(revision: str) -> bool:
     return bool(_SHA_RE.match(revision))
 
@@ -130,6 +168,11 @@ def _safe(name: str, what: str) -> str:
 
 def _matches(rel: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) for p in patterns)
+
+
+def glob_escape(path: str) -> str:
+    """``path`` as an fnmatch pattern matching only itself."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
 
 
 class HubFetcher:
@@ -177,6 +220,43 @@ class HubFetcher:
         shutil.rmtree(dest_dir / ".cache", ignore_errors=True)
         return commit
 
+    def list_files(
+        self, repo_id: str, revision: str, allow_patterns: Sequence[str]
+    ) -> list[RemoteFile]:
+        """List a commit's files with sizes and LFS sha256 (one API call, nothing downloaded)."""
+        from huggingface_hub import HfApi
+
+        info = HfApi(token=self._token_value()).model_info(
+            repo_id, revision=revision, files_metadata=True
+        )
+        out: list[RemoteFile] = []
+        for sibling in info.siblings or []:
+            name = str(sibling.rfilename)
+            if not _matches(name, allow_patterns):
+                continue
+            lfs = getattr(sibling, "lfs", None)
+            sha = getattr(lfs, "sha256", None) if lfs is not None else None
+            out.append(RemoteFile(name, int(sibling.size or 0), str(sha) if sha else None))
+        return sorted(out, key=lambda f: f.path)
+
+    def fetch_files(
+        self, repo_id: str, revision: str, paths: Sequence[str], dest_dir: Path
+    ) -> None:
+        """Download exactly ``paths`` (``snapshot_download`` with the paths as patterns)."""
+        if not paths:
+            return
+        os.environ.setdefault("HF_XET_HIGH_PERFORMANCE", "1")
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(
+            repo_id,
+            revision=revision,
+            local_dir=dest_dir,
+            allow_patterns=[glob_escape(p) for p in paths],
+            token=self._token_value(),
+        )
+        shutil.rmtree(dest_dir / ".cache", ignore_errors=True)
+
 
 class LocalFolderFetcher:
     """A stand-in for the Hub: copies from ``source_root/<repo_id>/<revision>/``.
@@ -192,8 +272,10 @@ class LocalFolderFetcher:
             the process mid-download).
 
     Attributes:
-        fetches: How many times :meth:`fetch` ran.
+        fetches: How many times :meth:`fetch` or :meth:`fetch_files` ran.
         resolves: How many times :meth:`resolve` ran.
+        files_fetched: Files copied so far (what a download would have transferred).
+        bytes_fetched: Bytes copied so far.
     """
 
     def __init__(
@@ -208,6 +290,8 @@ class LocalFolderFetcher:
         self.on_file = on_file
         self.fetches = 0
         self.resolves = 0
+        self.files_fetched = 0
+        self.bytes_fetched = 0
 
     def resolve(self, repo_id: str, revision: str) -> str:
         """The commit a branch points at in the mirror."""
@@ -224,20 +308,50 @@ class LocalFolderFetcher:
         src = self.source_root / repo_id / commit
         if not src.is_dir():
             raise FileNotFoundError(f"{repo_id}@{revision} is not in the mirror {self.source_root}")
-        copied = 0
-        for path in sorted(p for p in src.rglob("*") if p.is_file()):
-            rel = path.relative_to(src).as_posix()
-            if not _matches(rel, allow_patterns):
-                continue
+        rels = [p.relative_to(src).as_posix() for p in sorted(src.rglob("*")) if p.is_file()]
+        self._copy(src, [r for r in rels if _matches(r, allow_patterns)], dest_dir)
+        return commit
+
+    def _source(self, repo_id: str, commit: str) -> Path:
+        src = self.source_root / repo_id / commit
+        if not src.is_dir():
+            raise FileNotFoundError(f"{repo_id}@{commit} is not in the mirror {self.source_root}")
+        return src
+
+    def _copy(self, src: Path, rels: Sequence[str], dest_dir: Path) -> None:
+        for copied, rel in enumerate(rels):
             if self.fail_after_files is not None and copied >= self.fail_after_files:
                 raise FetchInterruptedError(f"interrupted after {copied} files")
             target = dest_dir / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            copied += 1
+            shutil.copyfile(src / rel, target)
+            self.files_fetched += 1
+            self.bytes_fetched += target.stat().st_size
             if self.on_file is not None:
-                self.on_file(copied)
-        return commit
+                self.on_file(copied + 1)
+
+    def list_files(
+        self, repo_id: str, revision: str, allow_patterns: Sequence[str]
+    ) -> list[RemoteFile]:
+        """The mirror's files for ``revision`` with sizes and sha256 (hashed here)."""
+        src = self._source(repo_id, self.resolve(repo_id, revision))
+        out: list[RemoteFile] = []
+        for path in sorted(p for p in src.rglob("*") if p.is_file()):
+            rel = path.relative_to(src).as_posix()
+            if _matches(rel, allow_patterns):
+                out.append(RemoteFile(rel, path.stat().st_size, hash_file(path)))
+        return out
+
+    def fetch_files(
+        self, repo_id: str, revision: str, paths: Sequence[str], dest_dir: Path
+    ) -> None:
+        """Copy exactly ``paths`` (counted in ``files_fetched``/``bytes_fetched``)."""
+        self.fetches += 1
+        src = self._source(repo_id, self.resolve(repo_id, revision))
+        missing = [p for p in paths if not (src / p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"not in the mirror for {repo_id}@{revision}: {missing[:5]}")
+        self._copy(src, list(paths), dest_dir)
 
 
 @dataclass(frozen=True)
@@ -622,6 +736,65 @@ class WeightStore:
         with contextlib.suppress(FileNotFoundError):
             os.rename(path, target)
             logger.info("moved %s aside to %s", path, target)
+
+    # --- revisions (see jaguar_sdk.engine.versions) ---------------------------------------
+    def versions(self, repo_id: str, *, progress: bool = False) -> ModelVersions:
+        """The revision manager of ``repo_id`` over this store's folder.
+
+        Args:
+            repo_id: The Hub repo id.
+            progress: Show tqdm bars.
+
+        Returns:
+            A :class:`~jaguar_sdk.engine.versions.ModelVersions` that commits through this
+            store's ``commit`` hook.
+        """
+        from .storage import LocalStorage
+        from .versions import ModelVersions
+
+        return ModelVersions(
+            LocalStorage(self.root), repo_id, progress=progress, commit=self._safe_commit
+        )
+
+    def current(self, repo_id: str) -> str | None:
+        """The commit ``models/<repo>/CURRENT`` points at, or ``None`` when unset."""
+        return self.versions(repo_id).current()
+
+    def ensure_current(
+        self,
+        repo_id: str,
+        revision: str,
+        *,
+        fetch: Fetcher,
+        force: bool = False,
+        progress: bool = True,
+    ) -> EnsureResult:
+        """:meth:`ensure` the revision ``CURRENT`` points at, when set and not overridden.
+
+        A full commit in ``revision`` is an explicit pin and wins over ``CURRENT``; a branch or
+        tag (``"main"``) defers to ``CURRENT`` when one is set, so ``jaguar model update``
+        takes effect at the next container start or ``reload``.
+
+        Args:
+            repo_id: The Hub repo id.
+            revision: The configured commit, branch or tag.
+            fetch: Where to download from when the copy is missing or broken.
+            force: As in :meth:`ensure`.
+            progress: As in :meth:`ensure`.
+
+        Returns:
+            As :meth:`ensure`.
+
+        Example:
+            >>> store.ensure_current("shuttleai/shuttle-jaguar", "main", fetch=HubFetcher())
+            ... # doctest: +SKIP
+        """
+        if not _is_commit(revision):
+            self._safe_reload()
+            current = self.current(repo_id)
+            if current is not None:
+                revision = current
+        return self.ensure(repo_id, revision, fetch=fetch, force=force, progress=progress)
 
     # --- housekeeping ----------------------------------------------------------------------
     def clean_staging(self, *, max_age_s: float | None = None) -> list[Path]:

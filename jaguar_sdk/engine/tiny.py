@@ -5,6 +5,10 @@ It has the structure of shuttle-jaguar / FLUX.1-schnell (16 latent channels, a x
 tests, demos and the CLI run on any CPU in milliseconds. The images look like coloured noise:
 the weights are random. Both tokenizers are built in memory (transformers 5 accepts the vocab
 directly). See ``shared/notes/tiny-flux.md`` for the recipe and its pitfalls.
+
+:func:`build_random_flux_pipeline` is the one builder: it takes a :class:`RandomFluxSizes`
+(:data:`TINY` here; the benchmarks pass larger ones), so every random Flux build shares the
+same components, tokenizers, scheduler and assembly.
 """
 
 from __future__ import annotations
@@ -12,12 +16,21 @@ from __future__ import annotations
 import importlib
 import os
 import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._quiet import quiet_progress_bars
 
-__all__ = ["TINY_MODEL_NAME", "TINY_MODEL_VERSION", "build_tiny_model", "build_tiny_pipeline"]
+__all__ = [
+    "TINY",
+    "TINY_MODEL_NAME",
+    "TINY_MODEL_VERSION",
+    "RandomFluxSizes",
+    "build_random_flux_pipeline",
+    "build_tiny_model",
+    "build_tiny_pipeline",
+]
 
 #: The model name that :func:`jaguar_sdk.engine.resolve_model` builds on demand.
 TINY_MODEL_NAME = "tiny"
@@ -97,14 +110,106 @@ def _t5_tokenizer() -> Any:
     return T5TokenizerFast(vocab=pieces, extra_ids=100, model_max_length=512)
 
 
-def build_tiny_pipeline(*, seed: int = 0) -> Any:
-    """Build the tiny FluxPipeline in memory (float32, CPU, eval mode).
+@dataclass(frozen=True)
+class RandomFluxSizes:
+    """The dimensions of a random-weight FluxPipeline built by :func:`build_random_flux_pipeline`.
+
+    Everything else (component classes, tokenizers, 16 latent channels, the x8 VAE with four
+    blocks, the schnell scheduler, ``guidance_embeds=False``) is fixed. The transformer's
+    ``joint_attention_dim`` is ``t5_d_model`` and its ``pooled_projection_dim`` is
+    ``clip_hidden_size``, as Flux requires.
+
+    Attributes:
+        num_layers: Transformer double-stream (joint) blocks.
+        num_single_layers: Transformer single-stream blocks.
+        num_attention_heads: Transformer attention heads.
+        attention_head_dim: Transformer width per head.
+        axes_dims_rope: Rotary embedding dims per axis; must sum to ``attention_head_dim``.
+        vae_block_out_channels: Channels of the four VAE blocks.
+        vae_norm_num_groups: Group-norm groups of the VAE; must divide every block's channels.
+        clip_hidden_size: CLIP text encoder width (also its projection dim).
+        clip_intermediate_size: CLIP MLP width.
+        clip_num_hidden_layers: CLIP layers.
+        clip_num_attention_heads: CLIP attention heads.
+        t5_d_model: T5 encoder width.
+        t5_d_kv: T5 width per attention head.
+        t5_d_ff: T5 feed-forward width.
+        t5_num_layers: T5 layers.
+        t5_num_heads: T5 attention heads.
+
+    Example:
+        >>> from jaguar_sdk.engine.tiny import TINY, RandomFluxSizes
+        >>> TINY.joint_attention_dim
+        32
+        >>> RandomFluxSizes(attention_head_dim=8, axes_dims_rope=(4, 4, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: axes_dims_rope must sum to attention_head_dim (8), got (4, 4, 8)
+    """
+
+    num_layers: int = 1
+    num_single_layers: int = 1
+    num_attention_heads: int = 2
+    attention_head_dim: int = 16
+    axes_dims_rope: tuple[int, int, int] = (4, 4, 8)
+    vae_block_out_channels: tuple[int, int, int, int] = (8, 8, 8, 8)
+    vae_norm_num_groups: int = 4
+    clip_hidden_size: int = 32
+    clip_intermediate_size: int = 37
+    clip_num_hidden_layers: int = 2
+    clip_num_attention_heads: int = 4
+    t5_d_model: int = 32
+    t5_d_kv: int = 8
+    t5_d_ff: int = 37
+    t5_num_layers: int = 2
+    t5_num_heads: int = 4
+
+    def __post_init__(self) -> None:
+        """Reject combinations the Flux components cannot be built with."""
+        if sum(self.axes_dims_rope) != self.attention_head_dim:
+            raise ValueError(
+                f"axes_dims_rope must sum to attention_head_dim ({self.attention_head_dim}), "
+                f"got {self.axes_dims_rope}"
+            )
+        if any(ch % self.vae_norm_num_groups for ch in self.vae_block_out_channels):
+            raise ValueError(
+                f"vae_norm_num_groups ({self.vae_norm_num_groups}) must divide every "
+                f"vae_block_out_channels entry, got {self.vae_block_out_channels}"
+            )
+
+    @property
+    def joint_attention_dim(self) -> int:
+        """The transformer's text-token width: the T5 encoder's ``d_model``."""
+        return self.t5_d_model
+
+    @property
+    def pooled_projection_dim(self) -> int:
+        """The transformer's pooled-text width: the CLIP encoder's hidden size."""
+        return self.clip_hidden_size
+
+
+#: The sizes of the tiny model (about 160k parameters), the one :func:`build_tiny_model` saves.
+TINY = RandomFluxSizes()
+
+
+def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
+    """Build a random-weight FluxPipeline of the given sizes in memory (float32, CPU, eval mode).
+
+    Needs no network: both tokenizers are built in memory. The build is deterministic: the same
+    sizes, seed and library versions give bit-identical weights.
 
     Args:
+        sizes: The dimensions of the components; :data:`TINY` for the tiny model.
         seed: Seed for the random weights; the same seed gives the same weights.
 
     Returns:
         A ``diffusers.FluxPipeline``.
+
+    Example:
+        >>> from jaguar_sdk.engine.tiny import TINY, build_random_flux_pipeline
+        >>> pipe = build_random_flux_pipeline(TINY, seed=0)  # doctest: +SKIP
+        >>> pipe.transformer.config.num_layers  # doctest: +SKIP
+        1
     """
     import torch
 
@@ -115,24 +220,24 @@ def build_tiny_pipeline(*, seed: int = 0) -> Any:
     transformer = diffusers.FluxTransformer2DModel(
         patch_size=1,
         in_channels=64,  # 4 * latent_channels: Flux packs 2x2 latent patches
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,  # == T5 d_model
-        pooled_projection_dim=32,  # == CLIP hidden_size
+        num_layers=sizes.num_layers,
+        num_single_layers=sizes.num_single_layers,
+        attention_head_dim=sizes.attention_head_dim,
+        num_attention_heads=sizes.num_attention_heads,
+        joint_attention_dim=sizes.joint_attention_dim,  # == T5 d_model
+        pooled_projection_dim=sizes.pooled_projection_dim,  # == CLIP hidden_size
         guidance_embeds=False,
-        axes_dims_rope=(4, 4, 8),  # sums to attention_head_dim
+        axes_dims_rope=sizes.axes_dims_rope,  # sums to attention_head_dim
     )
     vae = diffusers.AutoencoderKL(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 8, 8),  # four blocks: vae_scale_factor 8, like the real VAE
+        block_out_channels=sizes.vae_block_out_channels,  # four blocks: vae_scale_factor 8
         layers_per_block=1,
         latent_channels=16,
-        norm_num_groups=4,
+        norm_num_groups=sizes.vae_norm_num_groups,
         use_quant_conv=False,
         use_post_quant_conv=False,
         shift_factor=0.1159,
@@ -141,12 +246,12 @@ def build_tiny_pipeline(*, seed: int = 0) -> Any:
     text_encoder = transformers.CLIPTextModel(
         transformers.CLIPTextConfig(
             vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
+            hidden_size=sizes.clip_hidden_size,
+            intermediate_size=sizes.clip_intermediate_size,
+            num_hidden_layers=sizes.clip_num_hidden_layers,
+            num_attention_heads=sizes.clip_num_attention_heads,
             max_position_embeddings=77,
-            projection_dim=32,
+            projection_dim=sizes.clip_hidden_size,
             hidden_act="quick_gelu",
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
@@ -156,11 +261,11 @@ def build_tiny_pipeline(*, seed: int = 0) -> Any:
     text_encoder_2 = transformers.T5EncoderModel(
         transformers.T5Config(
             vocab_size=len(tokenizer_2),
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
+            d_model=sizes.t5_d_model,
+            d_kv=sizes.t5_d_kv,
+            d_ff=sizes.t5_d_ff,
+            num_layers=sizes.t5_num_layers,
+            num_heads=sizes.t5_num_heads,
             relative_attention_num_buckets=8,
             feed_forward_proj="gated-gelu",
             is_encoder_decoder=False,
@@ -187,6 +292,25 @@ def build_tiny_pipeline(*, seed: int = 0) -> Any:
         tokenizer_2=tokenizer_2,
         transformer=transformer,
     )
+
+
+def build_tiny_pipeline(*, seed: int = 0) -> Any:
+    """Build the tiny FluxPipeline in memory (float32, CPU, eval mode).
+
+    Same as ``build_random_flux_pipeline(TINY, seed=seed)``.
+
+    Args:
+        seed: Seed for the random weights; the same seed gives the same weights.
+
+    Returns:
+        A ``diffusers.FluxPipeline``.
+
+    Example:
+        >>> from jaguar_sdk.engine.tiny import build_tiny_pipeline
+        >>> build_tiny_pipeline(seed=0).vae_scale_factor  # doctest: +SKIP
+        8
+    """
+    return build_random_flux_pipeline(TINY, seed=seed)
 
 
 def build_tiny_model(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:

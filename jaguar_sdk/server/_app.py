@@ -9,6 +9,7 @@ from .._version import __version__
 from ..service import JaguarService
 from ._auth import TokenAuth
 from ._errors import install_error_handlers
+from ._jobs import build_jobs_router
 from ._middleware import RequestContextMiddleware
 from ._openai import build_openai_router
 from ._routes import build_router
@@ -22,6 +23,8 @@ Shuttle Jaguar text-to-image (a 4-step FluxPipeline).
   prefers it (e.g. `Accept: image/jpeg`), else JSON with base64 images.
 * `POST /v1/images/generations`: OpenAI-compatible (`b64_json` only, PNG by default).
 * `GET /v1/health` (liveness, always 200), `GET /v1/ready` (503 while loading), `GET /v1/info`.
+* Jobs: `POST /v1/jobs` (202; the generate body plus an optional signed `webhook_url`),
+  `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/result`, `POST /v1/jobs/{id}/cancel`.
 * `POST /v1/admin/reload`: reload the weights without dropping requests (admin token).
 
 Errors are always `{"error": {"code", "message", "field", "request_id"}, "schema_version": 1}`.
@@ -36,6 +39,7 @@ def create_app(
     admin_key: str | None = None,
     max_body_bytes: int = C.MAX_REQUEST_BODY_BYTES,
     title: str = "Shuttle Jaguar",
+    webhook_secret: str | None = None,
 ) -> FastAPI:
     """Build the HTTP application around a service.
 
@@ -51,6 +55,8 @@ def create_app(
             admin routes answer 403.
         max_body_bytes: Largest request body accepted (413 above it).
         title: The API title in the OpenAPI schema.
+        webhook_secret: The HMAC secret job webhooks are signed with; without one, a job
+            asking for a webhook is refused (422) rather than sent unsigned.
 
     Returns:
         The FastAPI app (OpenAPI at ``/openapi.json``, docs at ``/docs``).
@@ -79,8 +85,14 @@ def create_app(
     app.state.jaguar_service = service
     app.state.jaguar_auth = TokenAuth(api_key=api_key or None, admin_key=admin_key or None)
     app.state.jaguar_max_body_bytes = max_body_bytes
+    app.state.jaguar_webhook_secret = webhook_secret or None
+    if webhook_secret:
+        from ._webhooks import HttpWebhookSender
+
+        service.jobs.webhook_sender = HttpWebhookSender(webhook_secret)
     install_error_handlers(app)
     app.include_router(build_router(), prefix="/v1")
+    app.include_router(build_jobs_router(), prefix="/v1")
     app.include_router(build_openai_router(), prefix="/v1")
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -11,7 +11,6 @@ the handlers here translate them.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,6 +30,7 @@ from .._exceptions import (
     RateLimitError,
     ServerError,
 )
+from .._logging import get_logger
 
 __all__ = [
     "DEFAULT_RETRY_AFTER_S",
@@ -44,7 +44,7 @@ __all__ = [
     "status_of",
 ]
 
-logger = logging.getLogger("jaguar_sdk.server")
+logger = get_logger("jaguar_sdk.server")
 
 #: Seconds a 503 "not ready" asks the client to wait before retrying.
 DEFAULT_RETRY_AFTER_S = 5

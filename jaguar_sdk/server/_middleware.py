@@ -6,7 +6,6 @@ responses.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 
@@ -14,12 +13,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import _constants as C
 from .._exceptions import ServerError
+from .._logging import get_logger
 from ..service import new_request_id
 from ._errors import REQUEST_ID_SCOPE_KEY, error_response
 
 __all__ = ["RequestContextMiddleware", "sane_request_id"]
 
-logger = logging.getLogger("jaguar_sdk.server")
+logger = get_logger("jaguar_sdk.server")
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 

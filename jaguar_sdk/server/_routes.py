@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from typing import Any
@@ -87,23 +86,8 @@ def _metadata_header(result: GenerationResult) -> str:
 
 
 def result_json(result: GenerationResult) -> bytes:
-    """The result as JSON, images as *standard* base64 (RFC 4648 section 4).
-
-    pydantic's ``ser_json_bytes="base64"`` writes the URL-safe alphabet, which
-    ``base64.b64decode``, JavaScript's ``atob`` and most tools silently mis-decode. The SDK's
-    own parser accepts both alphabets, so standard base64 serves every client.
-    """
-    payload = result.model_dump(mode="json", exclude={"images"})
-    payload["images"] = [
-        {
-            "data": base64.b64encode(image.data).decode("ascii"),
-            "format": image.format,
-            "width": image.width,
-            "height": image.height,
-        }
-        for image in result.images
-    ]
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The result as JSON, images as standard base64 (the wire models' JSON form)."""
+    return result.model_dump_json().encode("utf-8")
 
 
 def result_response(result: GenerationResult, accept: str | None) -> Response:

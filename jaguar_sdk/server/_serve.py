@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from .. import _constants as C
+from .._logging import get_logger
 from ..service import JaguarService
 from ._app import create_app
 
 __all__ = ["serve", "start_loading"]
 
-logger = logging.getLogger("jaguar_sdk.server")
+logger = get_logger("jaguar_sdk.server")
 
 
 def start_loading(service: JaguarService) -> threading.Thread:
@@ -49,6 +49,7 @@ def serve(
     admin_key: str | None = None,
     device: str | None = None,
     log_level: str = "info",
+    webhook_secret: str | None = None,
 ) -> None:
     """Serve a model over HTTP until interrupted.
 
@@ -65,6 +66,7 @@ def serve(
         admin_key: Bearer token for admin routes (defaults to ``api_key``).
         device: ``"cuda"``, ``"cpu"`` or ``None`` for the engine's choice.
         log_level: uvicorn's log level.
+        webhook_secret: HMAC secret for job webhooks (none: jobs with a webhook are refused).
 
     Raises:
         ImportError: If the ``server`` or ``engine`` extras are not installed.
@@ -80,7 +82,7 @@ def serve(
     configure_logging(log_level)  # our one line per request, with its request id
 
     service = JaguarService(lambda: Engine.load(model, device=device))
-    app = create_app(service, api_key=api_key, admin_key=admin_key)
+    app = create_app(service, api_key=api_key, admin_key=admin_key, webhook_secret=webhook_secret)
     start_loading(service)
     try:
         uvicorn.run(

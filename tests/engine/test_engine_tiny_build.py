@@ -54,3 +54,20 @@ def test_loads_with_stock_diffusers(tiny_model_dir: Path) -> None:
 def test_small_on_disk(tiny_model_dir: Path) -> None:
     size = sum(p.stat().st_size for p in tiny_model_dir.rglob("*") if p.is_file())
     assert size < 2 * 1024 * 1024
+
+
+def test_sizes_parametrise_the_one_builder() -> None:
+    from dataclasses import replace
+
+    from jaguar_sdk.engine.tiny import TINY, RandomFluxSizes, build_random_flux_pipeline
+
+    wider = replace(TINY, num_attention_heads=4, t5_d_model=48, clip_hidden_size=24)
+    pipe = build_random_flux_pipeline(wider, seed=0)
+    config = pipe.transformer.config
+    assert (config.num_attention_heads, config.attention_head_dim) == (4, 16)
+    assert config.joint_attention_dim == pipe.text_encoder_2.config.d_model == 48
+    assert config.pooled_projection_dim == pipe.text_encoder.config.hidden_size == 24
+    with pytest.raises(ValueError, match="axes_dims_rope"):
+        RandomFluxSizes(attention_head_dim=32)
+    with pytest.raises(ValueError, match="vae_norm_num_groups"):
+        RandomFluxSizes(vae_norm_num_groups=3)
