@@ -34,8 +34,10 @@ from deploy.settings import DeploySettings, DeploySettingsError
 from jaguar_sdk._constants import DEFAULT_MODAL_CLASS
 
 if TYPE_CHECKING:
+    from jaguar_sdk._types import ModelInfo
     from jaguar_sdk.engine import Engine
     from jaguar_sdk.engine.store import EnsureResult, Fetcher, WeightStore
+    from jaguar_sdk.engine.update_check import UpdateChecker
     from jaguar_sdk.service import EngineLike, JaguarService
 
 __all__ = [
@@ -94,6 +96,10 @@ SERVER_PACKAGES: tuple[str, ...] = (
 )
 
 
+#: Added to the image only with JAGUAR_FP8=true (not verified against torch 2.13 on a GPU here).
+FP8_PACKAGES: tuple[str, ...] = ("torchao==0.18.0",)
+
+
 def build_image(s: DeploySettings) -> modal.Image:
     """The container image: pinned engine + server packages, then the local sources.
 
@@ -118,7 +124,7 @@ def build_image(s: DeploySettings) -> modal.Image:
         env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # GPU snapshots can fail with compile threads
     return (
         modal.Image.debian_slim(python_version="3.11")
-        .uv_pip_install(*ENGINE_PACKAGES, *SERVER_PACKAGES)
+        .uv_pip_install(*ENGINE_PACKAGES, *SERVER_PACKAGES, *(FP8_PACKAGES if s.fp8 else ()))
         .env(env)
         .add_local_python_source("jaguar_sdk", "deploy")
     )
@@ -173,6 +179,10 @@ def _default_fetcher() -> Fetcher:
 #: ``LocalFolderFetcher`` over a fake hub.
 fetcher_factory: Callable[[], Fetcher] = _default_fetcher
 
+#: How long model info reuses the upstream answer of its update check (one Hub request per
+#: container per period; a failed request is retried after a minute).
+UPDATE_CHECK_TTL_S = 15 * 60.0
+
 
 def _volume_hooks(volume: modal.Volume) -> tuple[Callable[[], None], Callable[[], None]]:
     """``Volume.commit``/``Volume.reload`` inside a Modal container; no-ops elsewhere."""
@@ -202,6 +212,7 @@ class JaguarModel:
     _settings: DeploySettings
     _source: str
     _load_timings: dict[str, float]
+    _update_checker: UpdateChecker
 
     # --- lifecycle ----------------------------------------------------------------------------
     @modal.enter(snap=_SNAP)
@@ -216,7 +227,10 @@ class JaguarModel:
         self._settings = DeploySettings.from_env()
         self._load_timings = {}
         self._engine = self._build_engine(force=False, device_now=self._settings.snapshot == "gpu")
-        self._service = JaguarService(lambda: self._engine, reloader=self._reload_engine)
+        self._update_checker = self._new_update_checker()
+        self._service = JaguarService(
+            lambda: self._engine, reloader=self._reload_engine, info_extras=self._info_extras
+        )
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
@@ -231,6 +245,24 @@ class JaguarModel:
         service = getattr(self, "_service", None)
         if service is not None:
             service.close()
+
+    def _new_update_checker(self) -> UpdateChecker:
+        from jaguar_sdk.engine.update_check import UpdateChecker, followed_branch
+
+        s = self._settings
+        # `fetcher_factory` is looked up when a check runs (tests swap it), never at info time
+        # while the cached answer is fresh.
+        return UpdateChecker(
+            s.model_id,
+            followed_branch(s.model_revision),
+            lambda: fetcher_factory(),
+            ttl_s=UPDATE_CHECK_TTL_S,
+        )
+
+    def _info_extras(self, info: ModelInfo) -> dict[str, Any]:
+        """``update_check`` for model info: the serving revision against the followed branch
+        upstream (cached for ``UPDATE_CHECK_TTL_S``; a Hub error is reported, never raised)."""
+        return {"update_check": self._update_checker.check(info.model.revision)}
 
     def _store(self) -> WeightStore:
         from jaguar_sdk.engine.store import WeightStore
@@ -267,8 +299,10 @@ class JaguarModel:
 
     def _to_device(self, engine: Engine) -> None:
         started = time.perf_counter()
+        s = self._settings
+        # (compile caches: TORCHINDUCTOR_CACHE_DIR/TRITON_CACHE_DIR point at the Volume, image env)
         # cuda where available (always on Modal); CPU under `.local()` in tests.
-        engine.to_device(None, compile=self._settings.compile)
+        engine.to_device(None, compile=s.compile, fp8=s.fp8)
         engine.warmup()
         self._load_timings["to_device_warmup_s"] = time.perf_counter() - started
         if self._settings.compile:
@@ -290,6 +324,7 @@ class JaguarModel:
                     "gpu": s.gpu,
                     "snapshot": s.snapshot,
                     "compile": s.compile,
+                    "fp8": s.fp8,
                     "app": s.app_name,
                     "store_timings": dict(self._load_timings),
                 }
@@ -352,13 +387,16 @@ class JaguarModel:
                     f"`modal secret create {self._settings.token_secret} JAGUAR_SERVER_TOKEN=...`"
                 )
         admin_key = os.environ.get("JAGUAR_ADMIN_TOKEN") or api_key
-        # Job routes use this container's in-memory JobStore (follow-up: spawn the class
-        # method so a job outlives the container and any container can answer for it).
+        # Job routes spawn the class method (deploy/jobs.py): a job outlives the web request
+        # and any container can answer for it by its FunctionCall id.
+        from deploy.jobs import ModalJobBackend
+
         return create_app(
             self._service,
             api_key=api_key,
             admin_key=admin_key,
             webhook_secret=os.environ.get("JAGUAR_WEBHOOK_SECRET") or None,
+            job_backend=ModalJobBackend(self._settings.app_name, CLASS_NAME),
         )
 
 

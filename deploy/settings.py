@@ -41,6 +41,8 @@ KNOWN_GPUS: tuple[str, ...] = (
 SnapshotMode = Literal["cpu", "gpu", "off"]
 WebAuth = Literal["token", "proxy"]
 
+#: Modal GPU types without fp8 tensor cores (compute capability below 8.9).
+_NO_FP8_GPUS = frozenset({"T4", "A10", "A10G", "A100", "A100-40GB", "A100-80GB"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -68,7 +70,10 @@ class DeploySettings:
         volume_name: Weights Volume (``JAGUAR_VOLUME_NAME``, default ``"jaguar-model-weights"``).
         snapshot: ``"cpu"`` (memory snapshot of the CPU-loaded model), ``"gpu"`` (alpha GPU
             snapshot) or ``"off"`` (``JAGUAR_SNAPSHOT``, default ``"cpu"``).
-        compile: ``torch.compile`` after moving to the GPU (``JAGUAR_COMPILE``, default false).
+        compile: ``torch.compile`` after moving to the GPU (``JAGUAR_COMPILE``, default false);
+            its caches live on the Volume so later containers reuse them.
+        fp8: Quantise the transformer to fp8 with torchao (``JAGUAR_FP8``, default false;
+            needs an fp8 GPU: H100/H200/L4/L40S, compute capability >= 8.9).
         web_auth: ``"token"`` (bearer ``JAGUAR_SERVER_TOKEN`` from a Modal secret) or
             ``"proxy"`` (Modal proxy auth, ``Modal-Key``/``Modal-Secret``) (``JAGUAR_WEB_AUTH``).
         hf_secret: Modal secret holding ``HF_TOKEN``; ``""`` for none (``JAGUAR_HF_SECRET``).
@@ -89,6 +94,7 @@ class DeploySettings:
     volume_name: str = "jaguar-model-weights"
     snapshot: SnapshotMode = "cpu"
     compile: bool = False
+    fp8: bool = False
     web_auth: WebAuth = "token"
     hf_secret: str = "huggingface-secret"
     token_secret: str = "jaguar-api-token"
@@ -108,6 +114,7 @@ class DeploySettings:
         "volume_name": "JAGUAR_VOLUME_NAME",
         "snapshot": "JAGUAR_SNAPSHOT",
         "compile": "JAGUAR_COMPILE",
+        "fp8": "JAGUAR_FP8",
         "web_auth": "JAGUAR_WEB_AUTH",
         "hf_secret": "JAGUAR_HF_SECRET",
         "token_secret": "JAGUAR_TOKEN_SECRET",
@@ -194,6 +201,8 @@ class DeploySettings:
             _fail(n["hf_secret"], self.hf_secret, "a Modal secret name, or '' for none")
         if self.web_auth == "token" and not _NAME_RE.match(self.token_secret):
             _fail(n["token_secret"], self.token_secret, "a Modal secret name")
+        if self.fp8 and self.gpu.split(":")[0].rstrip("!") in _NO_FP8_GPUS:
+            _fail(n["fp8"], "true", f"false on {self.gpu} (no fp8 tensor cores)")
         if self.snapshot == "gpu" and self.gpu_count > 1:
             _fail(n["snapshot"], self.snapshot, "'cpu' or 'off' with several GPUs")
 

@@ -10,6 +10,7 @@ Their public methods have identical names and signatures (a test checks it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from tenacity import AsyncRetrying, Retrying
 
 from . import _constants as C
 from ._core import ClientCore, ManyItem, Plan, ProgressBar
-from ._exceptions import JaguarError
+from ._exceptions import JaguarError, JaguarTimeoutError, NotFoundError
 from ._jobs import AsyncJob, Job
 from ._transports._base import AsyncTransport, Reply, SyncTransport
 from ._types import GenerateRequest, GenerationResult, HealthStatus, ModelInfo, OutputFormat
@@ -355,17 +356,26 @@ class JaguarClient:
         *,
         concurrency: int = 4,
         progress: bool = False,
+        use_jobs: bool | None = None,
         **options: Any,
     ) -> list[GenerationResult | JaguarError]:
         """Generate for many prompts concurrently; one result or one error per item, in order.
 
         Errors are returned in place, not raised, so one bad item never loses the others.
+        By default each item runs as a job (``submit``, then wait for it) where the transport
+        runs jobs (HTTP, Modal, in-process), so no item is bound by a web request's time limit;
+        an HTTP server without the job routes (404) is called directly instead.
 
         Args:
             prompts_or_requests: Prompts, :class:`GenerateRequest` objects, or dicts of request
                 fields.
             concurrency: Items in flight at once (threads sharing the connection pool).
-            progress: Show a tqdm progress bar (when tqdm is installed).
+            progress: Show a tqdm progress bar (when tqdm is installed): one tick per finished
+                item, and the running job's denoising step next to it.
+            use_jobs: ``True``: run every item as a job; ``False``: call ``generate`` per item;
+                ``None`` (default): jobs where the transport supports them. On jobs an item
+                waits up to its ``deadline`` (else ``timeout``, else the client's timeout),
+                then its job is cancelled and the item is a :class:`JaguarTimeoutError`.
             **options: Request fields for every item (``width``, ``seed``...; a dict item's own
                 fields win, a GenerateRequest is used as is) and call options (``timeout``,
                 ``deadline``, ``max_retries``, each per item).
@@ -377,6 +387,7 @@ class JaguarClient:
         Raises:
             TypeError: An unknown option, or a single string instead of a list.
             ValueError: ``concurrency`` below 1.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
 
         Example:
             >>> results = client.generate_many(["a cat", "a dog"], width=512)  # doctest: +SKIP
@@ -384,15 +395,38 @@ class JaguarClient:
         fields, call_options = self._core.split_many_options(options)
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        jobs = [self._core.many_uses_jobs(use_jobs)]
+        wait_s = self._core.many_wait_s(call_options)
         items = self._core.normalise_items(prompts_or_requests, fields)
         bar = ProgressBar(len(items), progress)
+
+        def on_job(item: GenerateRequest) -> GenerationResult:
+            try:
+                job = Job(self, self._run(self._core.plan_request_submit(item, **call_options)))
+            except NotFoundError:
+                if use_jobs is not None:
+                    raise
+                jobs[0] = False  # a server without the job routes: call it directly
+                return direct(item)
+            try:
+                job.wait(wait_s, on_progress=bar.note)
+            except JaguarTimeoutError:
+                with contextlib.suppress(JaguarError):
+                    job.cancel()
+                raise
+            plan = self._core.plan_job("job_result", job.id, timeout=call_options.get("timeout"))
+            result: GenerationResult = self._run(plan)
+            return result
+
+        def direct(item: GenerateRequest) -> GenerationResult:
+            result: GenerationResult = self._run(self._core.plan_request(item, **call_options))
+            return result
 
         def one(item: GenerateRequest | JaguarError) -> GenerationResult | JaguarError:
             try:
                 if isinstance(item, JaguarError):
                     return item
-                result: GenerationResult = self._run(self._core.plan_request(item, **call_options))
-                return result
+                return on_job(item) if jobs[0] else direct(item)
             except JaguarError as exc:
                 return exc
             finally:
@@ -849,6 +883,7 @@ class AsyncJaguarClient:
         *,
         concurrency: int = 4,
         progress: bool = False,
+        use_jobs: bool | None = None,
         **options: Any,
     ) -> list[GenerationResult | JaguarError]:
         """Generate for many prompts concurrently; one result or one error per item, in order.
@@ -859,6 +894,8 @@ class AsyncJaguarClient:
             prompts_or_requests: Prompts, :class:`GenerateRequest` objects, or dicts.
             concurrency: Items in flight at once.
             progress: Show a tqdm progress bar (when tqdm is installed).
+            use_jobs: Run the items as jobs: ``None`` (default) where the transport supports
+                them, ``True`` always, ``False`` never (see :meth:`JaguarClient.generate_many`).
             **options: Request fields and call options for every item.
 
         Returns:
@@ -867,6 +904,7 @@ class AsyncJaguarClient:
         Raises:
             TypeError: An unknown option, or a single string instead of a list.
             ValueError: ``concurrency`` below 1.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
 
         Example:
             >>> results = await client.generate_many(["a cat", "a dog"])  # doctest: +SKIP
@@ -874,9 +912,36 @@ class AsyncJaguarClient:
         fields, call_options = self._core.split_many_options(options)
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        jobs = [self._core.many_uses_jobs(use_jobs)]
+        wait_s = self._core.many_wait_s(call_options)
         items = self._core.normalise_items(prompts_or_requests, fields)
         bar = ProgressBar(len(items), progress)
         gate = asyncio.Semaphore(concurrency)
+
+        async def on_job(item: GenerateRequest) -> GenerationResult:
+            try:
+                plan = self._core.plan_request_submit(item, **call_options)
+                job = AsyncJob(self, await self._run(plan))
+            except NotFoundError:
+                if use_jobs is not None:
+                    raise
+                jobs[0] = False  # a server without the job routes: call it directly
+                return await direct(item)
+            try:
+                await job.wait(wait_s, on_progress=bar.note)
+            except JaguarTimeoutError:
+                with contextlib.suppress(JaguarError):
+                    await job.cancel()
+                raise
+            plan = self._core.plan_job("job_result", job.id, timeout=call_options.get("timeout"))
+            result: GenerationResult = await self._run(plan)
+            return result
+
+        async def direct(item: GenerateRequest) -> GenerationResult:
+            result: GenerationResult = await self._run(
+                self._core.plan_request(item, **call_options)
+            )
+            return result
 
         async def one(item: GenerateRequest | JaguarError) -> GenerationResult | JaguarError:
             if isinstance(item, JaguarError):
@@ -884,10 +949,7 @@ class AsyncJaguarClient:
                 return item
             async with gate:
                 try:
-                    result: GenerationResult = await self._run(
-                        self._core.plan_request(item, **call_options)
-                    )
-                    return result
+                    return await (on_job(item) if jobs[0] else direct(item))
                 except JaguarError as exc:
                     return exc
                 finally:

@@ -51,6 +51,7 @@ from ._types import (
     HealthStatus,
     JobStatus,
     ModelInfo,
+    ProgressEvent,
     check_schema_version,
     validate_request,
 )
@@ -100,6 +101,9 @@ _RESULT_MODELS: dict[
     "job_result": GenerationResult,
     "job_cancel": JobStatus,
 }
+
+#: Transports that run jobs (``submit`` and the ``job_*`` operations).
+JOB_TRANSPORTS: frozenset[str] = frozenset({"http", "modal", "local"})
 
 #: An attempt is not started with less time than this left before the deadline.
 MIN_ATTEMPT_S = 0.05
@@ -348,6 +352,11 @@ class ProgressBar:
                 errors = getattr(self, "_errors", 0) + 1
                 self._errors = errors
                 self._bar.set_postfix(errors=errors)
+
+    def note(self, event: ProgressEvent) -> None:
+        """Show a job's latest progress event (its step) next to the count of finished items."""
+        if self._bar is not None and event.stage == "running" and event.total_steps:
+            self._bar.set_postfix_str(f"step {event.step}/{event.total_steps}", refresh=False)
 
     def close(self) -> None:
         """Finish the bar."""
@@ -612,6 +621,25 @@ class ClientCore:
             idempotency_key=str(uuid.uuid4()),
         )
 
+    def plan_request_submit(
+        self,
+        request: GenerateRequest,
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+    ) -> Plan:
+        """Plan a ``submit`` of an already validated request (``generate_many`` on jobs)."""
+        return self._plan(
+            "submit",
+            request,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            request_id=None,
+            idempotency_key=str(uuid.uuid4()),
+        )
+
     def plan_submit(
         self,
         prompt: str | GenerateRequest,
@@ -751,6 +779,45 @@ class ClientCore:
                     f"generate_many() got an unexpected option {name!r} (allowed: {allowed})"
                 )
         return fields, call_options
+
+    def jobs_supported(self) -> bool:
+        """Whether the transport runs jobs.
+
+        The built-in transports (``http``, ``modal``, ``local``) do; another transport does
+        when it sets ``supports_jobs = True``.
+        """
+        declared = getattr(self.transport, "supports_jobs", None)
+        if isinstance(declared, bool):
+            return declared
+        return getattr(self.transport, "name", None) in JOB_TRANSPORTS
+
+    def many_uses_jobs(self, use_jobs: bool | None) -> bool:
+        """Resolve ``generate_many``'s ``use_jobs``: ``None`` means "where supported".
+
+        Raises:
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
+        """
+        if use_jobs is None:
+            return self.jobs_supported()
+        if use_jobs and not self.jobs_supported():
+            raise ConfigurationError(
+                f"use_jobs=True, but the {getattr(self.transport, 'name', '?')!r} transport "
+                "does not run jobs; pass use_jobs=False (or None)."
+            )
+        return bool(use_jobs)
+
+    def many_wait_s(self, call_options: Mapping[str, Any]) -> float | None:
+        """How long ``generate_many`` waits for one item's job.
+
+        The item's ``deadline``, else its ``timeout``, else the client's timeout (``None``: no
+        limit). An item whose job takes longer is cancelled and becomes a
+        :class:`JaguarTimeoutError`, as a direct call would time out.
+        """
+        for name in ("deadline", "timeout"):
+            value = _check_positive(name, call_options.get(name))
+            if value is not None:
+                return value
+        return self.config.timeout
 
     def normalise_items(
         self, items: Iterable[ManyItem], fields: Mapping[str, Any]

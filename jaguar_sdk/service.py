@@ -141,6 +141,9 @@ class JaguarService:
             a fresh verify-or-download there); defaults to ``loader``.
         max_jobs: Jobs the job store keeps at once (unfinished ones beyond it are refused).
         job_ttl_s: How long the job store keeps a finished job.
+        info_extras: Called by :meth:`info` with the engine's info; what it returns is merged
+            into ``extra`` (e.g. the deployment's ``update_check``). It should not raise; if it
+            does, the error is logged and the info is answered without those extras.
 
     Example:
         >>> from jaguar_sdk.engine import Engine          # doctest: +SKIP
@@ -157,6 +160,7 @@ class JaguarService:
         reloader: Callable[[], EngineLike] | None = None,
         max_jobs: int = C.JOB_MAX_ENTRIES,
         job_ttl_s: float = C.JOB_TTL_S,
+        info_extras: Callable[[ModelInfo], dict[str, Any]] | None = None,
     ) -> None:
         self._loader = loader
         self._reloader = reloader or loader
@@ -168,6 +172,7 @@ class JaguarService:
         self._jobs: JobStore | None = None
         self._max_jobs = max_jobs
         self._job_ttl_s = job_ttl_s
+        self._info_extras = info_extras
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -284,8 +289,16 @@ class JaguarService:
             return self._jobs
 
     def info(self) -> ModelInfo:
-        """What is being served."""
-        return self.engine.info()
+        """What is being served, with the ``info_extras`` hook's keys merged into ``extra``."""
+        info = self.engine.info()
+        if self._info_extras is None:
+            return info
+        try:
+            extras = self._info_extras(info)
+        except Exception:  # info must answer; the extras are best effort
+            logger.exception("info extras failed")
+            return info
+        return info.model_copy(update={"extra": {**info.extra, **extras}})
 
     def health(self) -> HealthStatus:
         """Liveness and readiness; never raises."""

@@ -248,14 +248,32 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _update_line(check: dict[str, Any]) -> str:
+    """One readable line for model info's ``extra["update_check"]``."""
+    latest = check.get("latest_revision")
+    when = f"checked {check.get('checked_at') or '?'}"
+    if check.get("error"):
+        return f"unknown (check failed: {check['error']}; {when})"
+    if check.get("update_available"):
+        return f"available: {latest} ({when}; run `jaguar model update`)"
+    return f"up to date ({latest}; {when})"
+
+
 def _print_model(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(data, indent=2))
         return
+    update = None
+    if isinstance(data.get("extra"), dict) and isinstance(data["extra"].get("update_check"), dict):
+        extra = dict(data["extra"])
+        update = extra.pop("update_check")
+        data = {**data, "extra": extra}
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
         print(f"{key}: {value}")
+    if update is not None:
+        print(f"update: {_update_line(update)}")
 
 
 def _info(args: argparse.Namespace) -> int:

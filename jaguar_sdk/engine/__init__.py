@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._device import select_device, select_dtype
     from ._encode import encode_image
     from ._engine import Engine
+    from ._loading import configure_compile_cache
     from ._models import cache_dir, resolve_model
     from .tiny import TINY_MODEL_NAME, build_tiny_model
 
@@ -29,6 +30,7 @@ __all__ = [
     "Engine",
     "build_tiny_model",
     "cache_dir",
+    "configure_compile_cache",
     "encode_image",
     "resolve_model",
     "select_device",
@@ -42,6 +44,7 @@ _WHERE = {
     "encode_image": "._encode",
     "resolve_model": "._models",
     "cache_dir": "._models",
+    "configure_compile_cache": "._loading",
     "select_device": "._device",
     "select_dtype": "._device",
 }

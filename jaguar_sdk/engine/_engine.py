@@ -29,7 +29,7 @@ from .._version import __version__
 from ._device import dtype_name, parse_dtype, select_device, select_dtype
 from ._encode import encode_image
 from ._generate import decode_latents, denoise, sync
-from ._loading import apply_gpu_options, load_pipeline, move_pipeline
+from ._loading import apply_gpu_options, check_fp8_support, load_pipeline, move_pipeline
 from ._models import resolve_model
 
 __all__ = ["Engine"]
@@ -55,7 +55,8 @@ class Engine:
         device: The device the pipeline is on (``"cpu"`` until :meth:`to_device`).
         dtype: The weight dtype.
         model_ref: Which weights are loaded.
-        load_timings: Seconds per loading stage: ``load_s``, ``to_device_s``, ``warmup_s``.
+        load_timings: Seconds per loading stage: ``load_s``, ``to_device_s``, ``warmup_s``;
+            plus ``to_device_gb``, the GB of weights :meth:`to_device` moved.
 
     Example:
         >>> from jaguar_sdk import GenerateRequest
@@ -139,6 +140,7 @@ class Engine:
         compile: bool = False,
         fuse_qkv: bool = False,
         channels_last: bool = False,
+        fp8: bool = False,
     ) -> Engine:
         """Load the pipeline and move it to its device, ready to generate.
 
@@ -150,22 +152,27 @@ class Engine:
             compile: Compile the transformer (GPU only; the first calls are slow).
             fuse_qkv: Fuse the attention q/k/v projections (GPU only).
             channels_last: Put the VAE in channels_last memory format (GPU only).
+            fp8: Quantise the transformer to fp8 with torchao (opt-in; needs torchao and a GPU
+                with compute capability >= 8.9; checked before anything is loaded).
 
         Returns:
             The ready engine.
 
         Raises:
-            ConfigurationError: If the model or device is unusable.
+            ConfigurationError: If the model or device is unusable, or ``fp8`` is asked for
+                where it cannot run.
 
         Example:
             >>> engine = Engine.load("tiny", device="cpu")  # doctest: +SKIP
         """
         chosen = select_device(device)
+        if fp8:
+            check_fp8_support(chosen)
         engine = cls.load_to_cpu(
             model, dtype=dtype or dtype_name(select_dtype(chosen)), model_ref=model_ref
         )
         return engine.to_device(
-            chosen, compile=compile, fuse_qkv=fuse_qkv, channels_last=channels_last
+            chosen, compile=compile, fuse_qkv=fuse_qkv, channels_last=channels_last, fp8=fp8
         )
 
     def to_device(
@@ -175,37 +182,53 @@ class Engine:
         compile: bool = False,
         fuse_qkv: bool = False,
         channels_last: bool = False,
+        fp8: bool = False,
     ) -> Engine:
         """Move the pipeline to ``device`` and record the seconds as ``to_device_s``.
+
+        On CUDA the weights go through pinned host memory with ``non_blocking`` copies (the
+        fastest host-to-GPU path), then one synchronise; elsewhere a plain ``.to()``. The GB
+        moved are recorded as ``to_device_gb``.
 
         Args:
             device: Target device; ``None`` for CUDA when available, else CPU.
             compile: Compile the transformer (only applied on CUDA).
             fuse_qkv: Fuse q/k/v projections (only applied on CUDA).
             channels_last: VAE in channels_last (only applied on CUDA).
+            fp8: Quantise the transformer to fp8 with torchao (opt-in; before compiling).
 
         Returns:
             This engine, for chaining.
 
         Raises:
-            ConfigurationError: If the device is not available.
+            ConfigurationError: If the device is not available, or ``fp8`` was asked for but
+                the device is not CUDA, its compute capability is below 8.9 or torchao is
+                missing (checked before any weight moves).
             NotReadyError: If the engine was closed.
         """
         pipe = self._pipe()
         chosen = select_device(device)
+        if fp8:
+            check_fp8_support(chosen)
         started = time.perf_counter()
         with self._lock:
-            move_pipeline(pipe, chosen)
+            moved = move_pipeline(pipe, chosen)
             if chosen.startswith("cuda"):
                 self.extra.update(
                     apply_gpu_options(
-                        pipe, fuse_qkv=fuse_qkv, channels_last=channels_last, compile=compile
+                        pipe,
+                        fuse_qkv=fuse_qkv,
+                        channels_last=channels_last,
+                        compile=compile,
+                        fp8=fp8,
                     )
                 )
+                self.extra["pinned_transfer"] = moved["pinned"]
                 self.extra["gpu"] = torch.cuda.get_device_name(torch.device(chosen))
             sync(chosen)
             self.device = chosen
         self.load_timings["to_device_s"] = time.perf_counter() - started
+        self.load_timings["to_device_gb"] = moved["bytes"] / 1e9
         return self
 
     def warmup(self) -> None:

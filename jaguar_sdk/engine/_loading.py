@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,18 @@ from .._exceptions import ConfigurationError
 from .._logging import get_logger
 from ._quiet import quiet_progress_bars
 
-__all__ = ["apply_gpu_options", "load_pipeline", "move_pipeline"]
+__all__ = [
+    "FP8_MIN_CAPABILITY",
+    "apply_gpu_options",
+    "check_fp8_support",
+    "configure_compile_cache",
+    "load_pipeline",
+    "move_pipeline",
+    "quantize_fp8",
+]
+
+#: fp8 tensor cores: Ada (8.9) and Hopper (9.0) or newer.
+FP8_MIN_CAPABILITY = (8, 9)
 
 logger = get_logger("jaguar_sdk.engine")
 
@@ -47,13 +60,159 @@ def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:
     return pipe
 
 
-def move_pipeline(pipe: Any, device: str) -> None:
-    """Move every component of the pipeline to ``device`` (in place)."""
-    pipe.to(device)
+def move_pipeline(pipe: Any, device: str) -> dict[str, Any]:
+    """Move every component of the pipeline to ``device`` (in place), as fast as the host allows.
+
+    On CUDA each tensor is copied through page-locked (pinned) host memory with
+    ``non_blocking=True``, one sub-module at a time (so pinned memory in flight stays small;
+    the caching host allocator reuses a pinned block only once its copy has finished), then
+    ``torch.cuda.synchronize()`` waits for the copies. Pageable ``.to("cuda")`` copies run well
+    below the pinned rate (~55 GB/s on an H100's PCIe Gen5 link, perf.md section 2c). Elsewhere
+    (CPU, MPS) it is a plain ``pipe.to(device)``.
+
+    Args:
+        pipe: The FluxPipeline.
+        device: The target device.
+
+    Returns:
+        ``{"bytes": <bytes of weights that changed device>, "pinned": <bool>}``.
+    """
+    import torch
+
+    target = torch.device(device)
+    moved = 0
+    pinned = target.type == "cuda"
+    # Tied weights are shared objects: copy each once (values keep them alive, so ids stay unique).
+    seen: dict[int, Any] = {}
+    for component in pipe.components.values():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        for module in component.modules():
+            for param in module.parameters(recurse=False):
+                if id(param) not in seen and param.device.type != target.type:
+                    seen[id(param)] = param
+                    moved += param.numel() * param.element_size()
+                    if pinned:
+                        param.data = _pinned_copy(param.data, target)
+            for name, buffer in list(module.named_buffers(recurse=False)):
+                if id(buffer) not in seen and buffer.device.type != target.type:
+                    seen[id(buffer)] = buffer
+                    moved += buffer.numel() * buffer.element_size()
+                    if pinned:
+                        setattr(module, name, _pinned_copy(buffer, target))
+    pipe.to(device)  # the rest (and everything, off CUDA); a no-op for moved tensors
+    if pinned:
+        torch.cuda.synchronize(target)
+    return {"bytes": moved, "pinned": pinned}
+
+
+def _pinned_copy(tensor: Any, target: Any) -> Any:
+    """``tensor`` (CPU) on ``target`` (CUDA) via pinned memory; the copy is asynchronous."""
+    source = tensor if tensor.is_pinned() else tensor.pin_memory()
+    return source.to(target, non_blocking=True)
+
+
+def check_fp8_support(device: str) -> None:
+    """Raise unless ``device`` can run torchao's fp8 dynamic quantisation.
+
+    Args:
+        device: The device the pipeline will run on.
+
+    Raises:
+        ConfigurationError: If ``device`` is not CUDA, the GPU's compute capability is below
+            8.9 (fp8 tensor cores: Ada/Hopper or newer), or torchao is not installed.
+    """
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        raise ConfigurationError(
+            f"fp8=True needs a CUDA GPU with compute capability >= 8.9 (e.g. H100, L4, L40S); "
+            f"the device is {device!r}. Drop fp8 or run on such a GPU."
+        )
+    capability = tuple(torch.cuda.get_device_capability(torch.device(device)))
+    if capability < FP8_MIN_CAPABILITY:
+        name = torch.cuda.get_device_name(torch.device(device))
+        raise ConfigurationError(
+            f"fp8=True needs a GPU with compute capability >= 8.9 (Ada/Hopper: H100, L4, L40S); "
+            f"{name} has {capability[0]}.{capability[1]}. Drop fp8 (bfloat16 works everywhere)."
+        )
+    if importlib.util.find_spec("torchao") is None:
+        raise ConfigurationError(
+            "fp8=True needs torchao, which is not installed: `pip install torchao` (a build "
+            f"matching torch {torch.__version__}), or drop fp8."
+        )
+
+
+def quantize_fp8(pipe: Any) -> str:
+    """Quantise the transformer's linear layers to fp8 (dynamic activations, fp8 weights).
+
+    Uses torchao's ``Float8DynamicActivationFloat8WeightConfig`` (newer torchao) or
+    ``float8_dynamic_activation_float8_weight`` (older). Call :func:`check_fp8_support` first,
+    and compile after quantising.
+
+    Returns:
+        What was applied, for :meth:`Engine.info`'s ``extra``.
+
+    Raises:
+        ConfigurationError: If torchao has neither API.
+    """
+    quantization: Any = importlib.import_module("torchao.quantization")
+    config_class = getattr(quantization, "Float8DynamicActivationFloat8WeightConfig", None)
+    factory = getattr(quantization, "float8_dynamic_activation_float8_weight", None)
+    if config_class is not None:
+        config, label = config_class(), "Float8DynamicActivationFloat8WeightConfig"
+    elif factory is not None:
+        config, label = factory(), "float8_dynamic_activation_float8_weight"
+    else:
+        raise ConfigurationError(
+            "fp8=True: this torchao has no float8 dynamic quantisation API; upgrade torchao."
+        )
+    quantization.quantize_(pipe.transformer, config)
+    logger.info("transformer quantised to fp8 (%s)", label)
+    return f"torchao {label}"
+
+
+def configure_compile_cache(
+    root: str | os.PathLike[str], *, overwrite: bool = True
+) -> dict[str, str]:
+    """Point the torch.compile caches (inductor FX graphs, autotuning, Triton kernels) at ``root``.
+
+    Call it before the first compilation, with ``root`` on persistent storage (on Modal, a
+    folder on the Volume, e.g. ``/vol/compile-cache``; commit the Volume after warm-up so the
+    next container starts with the compiled artefacts). Sets ``TORCHINDUCTOR_CACHE_DIR`` to
+    ``root/inductor`` and ``TRITON_CACHE_DIR`` to ``root/triton`` and creates both folders.
+
+    Args:
+        root: The cache root.
+        overwrite: Replace values already set in the environment (default); with ``False``
+            keep them.
+
+    Returns:
+        The environment variables as set now.
+
+    Example:
+        >>> configure_compile_cache("/vol/compile-cache")  # doctest: +SKIP
+        {'TORCHINDUCTOR_CACHE_DIR': '/vol/compile-cache/inductor', 'TRITON_CACHE_DIR': ...}
+    """
+    base = Path(root).expanduser().absolute()
+    result: dict[str, str] = {}
+    for variable, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
+        if overwrite or not os.environ.get(variable):
+            folder = base / sub
+            folder.mkdir(parents=True, exist_ok=True)
+            os.environ[variable] = str(folder)
+        result[variable] = os.environ[variable]
+    logger.info("torch.compile caches: %s", result)
+    return result
 
 
 def apply_gpu_options(
-    pipe: Any, *, fuse_qkv: bool = False, channels_last: bool = False, compile: bool = False
+    pipe: Any,
+    *,
+    fuse_qkv: bool = False,
+    channels_last: bool = False,
+    compile: bool = False,
+    fp8: bool = False,
 ) -> dict[str, Any]:
     """Optional speed-ups for a pipeline already on the GPU; each is off by default.
 
@@ -61,6 +220,8 @@ def apply_gpu_options(
         pipe: The FluxPipeline.
         fuse_qkv: Fuse the attention q/k/v projections (``pipe.fuse_qkv_projections()``).
         channels_last: Put the VAE in ``channels_last`` memory format.
+        fp8: Quantise the transformer to fp8 with torchao (:func:`quantize_fp8`; after the
+            q/k/v fusion, before compiling). Check :func:`check_fp8_support` first.
         compile: Compile the transformer: regional compilation
             (``compile_repeated_blocks(fullgraph=True)``) where diffusers has it, else
             ``torch.compile``. The first generations afterwards are slow (compilation).
@@ -75,6 +236,8 @@ def apply_gpu_options(
     if channels_last:
         pipe.vae.to(memory_format=torch.channels_last)
         applied["channels_last"] = True
+    if fp8:
+        applied["fp8"] = quantize_fp8(pipe)
     if compile:
         transformer = pipe.transformer
         if hasattr(transformer, "compile_repeated_blocks"):

@@ -9,6 +9,7 @@ Example:
 """
 
 from ._app import create_app
+from ._jobs import JobBackend, StoreJobBackend
 from ._serve import serve
 
-__all__ = ["create_app", "serve"]
+__all__ = ["JobBackend", "StoreJobBackend", "create_app", "serve"]

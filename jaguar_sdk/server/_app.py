@@ -9,7 +9,7 @@ from .._version import __version__
 from ..service import JaguarService
 from ._auth import TokenAuth
 from ._errors import install_error_handlers
-from ._jobs import build_jobs_router
+from ._jobs import JobBackend, build_jobs_router
 from ._middleware import RequestContextMiddleware
 from ._openai import build_openai_router
 from ._routes import build_router
@@ -40,6 +40,7 @@ def create_app(
     max_body_bytes: int = C.MAX_REQUEST_BODY_BYTES,
     title: str = "Shuttle Jaguar",
     webhook_secret: str | None = None,
+    job_backend: JobBackend | None = None,
 ) -> FastAPI:
     """Build the HTTP application around a service.
 
@@ -57,6 +58,8 @@ def create_app(
         title: The API title in the OpenAPI schema.
         webhook_secret: The HMAC secret job webhooks are signed with; without one, a job
             asking for a webhook is refused (422) rather than sent unsigned.
+        job_backend: Where ``/v1/jobs`` runs jobs (a :class:`JobBackend`); ``None`` uses the
+            service's in-process job store.
 
     Returns:
         The FastAPI app (OpenAPI at ``/openapi.json``, docs at ``/docs``).
@@ -86,6 +89,7 @@ def create_app(
     app.state.jaguar_auth = TokenAuth(api_key=api_key or None, admin_key=admin_key or None)
     app.state.jaguar_max_body_bytes = max_body_bytes
     app.state.jaguar_webhook_secret = webhook_secret or None
+    app.state.jaguar_job_backend = job_backend
     if webhook_secret:
         from ._webhooks import HttpWebhookSender
 

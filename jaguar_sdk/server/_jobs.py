@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -10,13 +11,20 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import InvalidRequestError
-from .._types import GenerationResult, JobStatus, validate_request
+from .._types import GenerateRequest, GenerationResult, JobStatus, validate_request
+from ..jobs import JobStore
 from ._auth import require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
 from ._routes import idempotency_key_of, max_body_of, result_response, service_of
 
-__all__ = ["build_jobs_router", "check_webhook_url"]
+__all__ = [
+    "JobBackend",
+    "StoreJobBackend",
+    "build_jobs_router",
+    "check_webhook_url",
+    "job_backend_of",
+]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
@@ -56,6 +64,101 @@ def check_webhook_url(value: Any, *, secret: str | None) -> str | None:
     return value
 
 
+@runtime_checkable
+class JobBackend(Protocol):
+    """Where the ``/v1/jobs`` routes run their jobs.
+
+    The default is the service's in-process :class:`~jaguar_sdk.jobs.JobStore`
+    (:class:`StoreJobBackend`); the Modal deployment plugs in one that spawns the class method
+    (``deploy/jobs.py``), so a job outlives the web request and any container answers for it.
+    The methods block; the routes call them in a worker thread.
+
+    Example:
+        >>> app = create_app(service, job_backend=MyBackend())  # doctest: +SKIP
+    """
+
+    def submit(
+        self,
+        request: GenerateRequest,
+        webhook_url: str | None,
+        idempotency_key: str | None,
+        *,
+        request_id: str | None = None,
+    ) -> JobStatus:
+        """Start a job; returns its first status. Raises a ``JaguarError`` when refused."""
+        ...
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's status. Raises ``NotFoundError`` for an unknown job."""
+        ...
+
+    def result(self, job_id: str) -> GenerationResult:
+        """The finished job's result; raises ``JobPendingError``, ``JobCancelledError`` or the
+        job's error."""
+        ...
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Cancel the job; returns the status after the request."""
+        ...
+
+
+class StoreJobBackend:
+    """The default backend: a :class:`~jaguar_sdk.jobs.JobStore` in this process.
+
+    Args:
+        store: The store, or a function returning it (looked up on every call, so the
+            service's lazily made store is used).
+
+    Example:
+        >>> backend = StoreJobBackend(lambda: service.jobs)  # doctest: +SKIP
+    """
+
+    def __init__(self, store: JobStore | Callable[[], JobStore]) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> JobStore:
+        """The job store."""
+        return self._store if isinstance(self._store, JobStore) else self._store()
+
+    def submit(
+        self,
+        request: GenerateRequest,
+        webhook_url: str | None,
+        idempotency_key: str | None,
+        *,
+        request_id: str | None = None,
+    ) -> JobStatus:
+        """Queue the job in the store (see :meth:`JobStore.submit`)."""
+        return self.store.submit(
+            request,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            webhook_url=webhook_url,
+        )
+
+    def status(self, job_id: str) -> JobStatus:
+        """See :meth:`JobStore.status`."""
+        return self.store.status(job_id)
+
+    def result(self, job_id: str) -> GenerationResult:
+        """See :meth:`JobStore.result`."""
+        return self.store.result(job_id)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """See :meth:`JobStore.cancel`."""
+        return self.store.cancel(job_id)
+
+
+def job_backend_of(request: Request) -> JobBackend:
+    """The app's job backend (``create_app(job_backend=...)``), else the service's store."""
+    backend: JobBackend | None = getattr(request.app.state, "jaguar_job_backend", None)
+    if backend is None:
+        service = service_of(request)
+        backend = StoreJobBackend(lambda: service.jobs)
+    return backend
+
+
 def _json(status: JobStatus, code: int = 200) -> Response:
     return Response(
         content=status.model_dump_json(), media_type="application/json", status_code=code
@@ -88,17 +191,18 @@ def build_jobs_router() -> APIRouter:
             body.pop("webhook_url", None), secret=request.app.state.jaguar_webhook_secret
         )
         req = validate_request(body)
-        status = service_of(request).jobs.submit(
+        status = await run_in_threadpool(
+            job_backend_of(request).submit,
             req,
+            webhook_url,
+            idempotency_key_of(request),
             request_id=request_id_of(request),
-            idempotency_key=idempotency_key_of(request),
-            webhook_url=webhook_url,
         )
         return _json(status, 202)
 
     @router.get("/jobs/{job_id}", summary="A job's state and progress", response_model=JobStatus)
     async def status(request: Request, job_id: str) -> Response:
-        return _json(service_of(request).jobs.status(job_id))
+        return _json(await run_in_threadpool(job_backend_of(request).status, job_id))
 
     @router.get(
         "/jobs/{job_id}/result",
@@ -107,7 +211,7 @@ def build_jobs_router() -> APIRouter:
         responses={409: {"model": ErrorBody, "description": "Pending or cancelled"}},
     )
     async def result(request: Request, job_id: str) -> Response:
-        out = await run_in_threadpool(service_of(request).jobs.result, job_id)
+        out = await run_in_threadpool(job_backend_of(request).result, job_id)
         return result_response(out, request.headers.get("accept"))
 
     @router.post(
@@ -116,6 +220,6 @@ def build_jobs_router() -> APIRouter:
         response_model=JobStatus,
     )
     async def cancel(request: Request, job_id: str) -> Response:
-        return _json(service_of(request).jobs.cancel(job_id))
+        return _json(await run_in_threadpool(job_backend_of(request).cancel, job_id))
 
     return router

@@ -184,6 +184,8 @@ def test_bad_settings_fail_at_import_with_a_clear_message() -> None:
         ({"JAGUAR_APP_NAME": "bad name"}, "JAGUAR_APP_NAME", "letters"),
         ({"JAGUAR_MEMORY_MB": "10"}, "JAGUAR_MEMORY_MB", "from 1024"),
         ({"JAGUAR_SNAPSHOT": "gpu", "JAGUAR_GPU": "H100:2"}, "JAGUAR_SNAPSHOT", "several GPUs"),
+        ({"JAGUAR_FP8": "true", "JAGUAR_GPU": "A100-80GB"}, "JAGUAR_FP8", "no fp8 tensor cores"),
+        ({"JAGUAR_FP8": "perhaps"}, "JAGUAR_FP8", "true/false"),
     ],
 )
 def test_bad_settings_name_the_variable_and_the_range(
