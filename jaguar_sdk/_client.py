@@ -402,7 +402,10 @@ class JaguarClient:
 
         def on_job(item: GenerateRequest) -> GenerationResult:
             try:
-                job = Job(self, self._run(self._core.plan_request_submit(item, **call_options)))
+                job = Job(
+                    self,
+                    self._run(self._core.plan_request(item, operation="submit", **call_options)),
+                )
             except NotFoundError:
                 if use_jobs is not None:
                     raise
@@ -920,7 +923,7 @@ class AsyncJaguarClient:
 
         async def on_job(item: GenerateRequest) -> GenerationResult:
             try:
-                plan = self._core.plan_request_submit(item, **call_options)
+                plan = self._core.plan_request(item, operation="submit", **call_options)
                 job = AsyncJob(self, await self._run(plan))
             except NotFoundError:
                 if use_jobs is not None:

@@ -606,32 +606,15 @@ class ClientCore:
         self,
         request: GenerateRequest,
         *,
+        operation: Literal["generate", "submit"] = "generate",
         timeout: float | None = None,
         deadline: float | None = None,
         max_retries: int | None = None,
     ) -> Plan:
-        """Plan a ``generate`` of an already validated request (used by ``generate_many``)."""
+        """Plan a ``generate`` (or, for ``generate_many`` on jobs, a ``submit``) of an already
+        validated request, with a fresh idempotency key."""
         return self._plan(
-            "generate",
-            request,
-            timeout=timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            request_id=None,
-            idempotency_key=str(uuid.uuid4()),
-        )
-
-    def plan_request_submit(
-        self,
-        request: GenerateRequest,
-        *,
-        timeout: float | None = None,
-        deadline: float | None = None,
-        max_retries: int | None = None,
-    ) -> Plan:
-        """Plan a ``submit`` of an already validated request (``generate_many`` on jobs)."""
-        return self._plan(
-            "submit",
+            operation,
             request,
             timeout=timeout,
             deadline=deadline,
