@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .._constants import SCHEMA_VERSION
 from .._types import GenerateRequest
 
 __all__ = ["JOB_OPERATIONS", "AsyncTransport", "Call", "Operation", "Reply", "SyncTransport"]
@@ -61,6 +62,21 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     job_id: str | None = None
     webhook_url: str | None = None
+
+    def to_plain(self) -> dict[str, Any]:
+        """The plain-data payload of this call, as ``JaguarService.call_plain`` and the Modal
+        ``JaguarModel`` methods take it: ``schema_version``, ``request_id``,
+        ``idempotency_key``, plus ``request`` (its ``model_dump()``) and ``job_id`` when set."""
+        payload: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "request_id": self.request_id,
+            "idempotency_key": self.idempotency_key,
+        }
+        if self.request is not None:
+            payload["request"] = self.request.model_dump()
+        if self.job_id is not None:
+            payload["job_id"] = self.job_id
+        return payload
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or ``None`` without one."""

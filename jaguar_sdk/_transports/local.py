@@ -16,13 +16,12 @@ import concurrent.futures
 import importlib
 from typing import Any
 
-from .. import _constants as C
 from .._exceptions import ConfigurationError, JaguarError, JaguarTimeoutError
 from .._logging import get_logger
 from ..service import JaguarService
 from ._base import Call, Reply
 
-__all__ = ["AsyncLocalTransport", "LocalTransport", "load_service", "plain_payload"]
+__all__ = ["AsyncLocalTransport", "LocalTransport", "load_service"]
 
 logger = get_logger("jaguar_sdk.local")
 
@@ -64,20 +63,6 @@ def load_service(model: str, *, device: str | None = None) -> JaguarService:
     return service
 
 
-def plain_payload(call: Call) -> dict[str, Any]:
-    """The plain-data payload of a call, as :meth:`JaguarService.call_plain` takes it."""
-    payload: dict[str, Any] = {
-        "schema_version": C.SCHEMA_VERSION,
-        "request_id": call.request_id,
-        "idempotency_key": call.idempotency_key,
-    }
-    if call.request is not None:
-        payload["request"] = call.request.model_dump()
-    if call.job_id is not None:
-        payload["job_id"] = call.job_id
-    return payload
-
-
 def _timed_out(call: Call, limit: float) -> JaguarTimeoutError:
     left = call.remaining()
     deadline = left is not None and left <= 0.01
@@ -103,7 +88,7 @@ class _LocalBase:
         self.model = model
 
     def _run(self, call: Call) -> dict[str, Any]:
-        return self.service.call_plain(call.operation, plain_payload(call))
+        return self.service.call_plain(call.operation, call.to_plain())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r})"

@@ -60,14 +60,7 @@ def build_payload(call: Call) -> dict[str, Any]:
         ``{"schema_version", "request_id", "idempotency_key"}`` plus ``"request"`` (the
         request's ``model_dump()``) for ``generate``.
     """
-    payload: dict[str, Any] = {
-        "schema_version": C.SCHEMA_VERSION,
-        "request_id": call.request_id,
-        "idempotency_key": call.idempotency_key,
-    }
-    if call.request is not None:
-        payload["request"] = call.request.model_dump()
-    return payload
+    return call.to_plain()
 
 
 def _detail(exc: BaseException) -> str:

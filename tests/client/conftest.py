@@ -18,9 +18,8 @@ import pytest
 
 from jaguar_sdk import _constants as C
 from jaguar_sdk._core import ClientCore, RetryPolicy
-from jaguar_sdk.server import create_app
-from jaguar_sdk.service import EngineLike, JaguarService
-from tests.support import FakeEngine, LiveServer
+from jaguar_sdk.service import EngineLike
+from tests.support import FakeEngine, LiveServer, serve_engine
 
 API_KEY = "sk-test-CLIENTSECRET-123456"
 ADMIN_KEY = "sk-admin-ADMINSECRET-654321"
@@ -72,10 +71,7 @@ def make_live() -> Iterator[ServerFactory]:
         admin_key: str | None = ADMIN_KEY,
     ) -> LiveServer:
         chosen = engine if engine is not None else FakeEngine()
-        service = JaguarService(lambda: chosen)
-        service.start()
-        server = LiveServer(create_app(service, api_key=api_key, admin_key=admin_key)).start()
-        server.service = service  # type: ignore[attr-defined]
+        server = serve_engine(chosen, api_key=api_key, admin_key=admin_key)
         server.engine = chosen  # type: ignore[attr-defined]
         servers.append(server)
         return server

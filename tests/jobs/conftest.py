@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from jaguar_sdk._types import GenerateRequest, GenerationResult, ProgressEvent
-from jaguar_sdk.server import create_app
-from jaguar_sdk.service import EngineLike, JaguarService, ProgressCallback
-from tests.support import FakeEngine, LiveServer
+from jaguar_sdk.service import EngineLike, ProgressCallback
+from tests.support import FakeEngine, LiveServer, serve_engine
 
 ServerFactory = Callable[..., LiveServer]
 GATE_TIMEOUT_S = 10.0
@@ -75,10 +74,7 @@ def make_server() -> Iterator[ServerFactory]:
     def factory(engine: EngineLike | None = None, *, max_jobs: int = 16, **kwargs: Any) -> Any:
         chosen = engine if engine is not None else FakeEngine()
         engines.append(chosen)
-        service = JaguarService(lambda: chosen, max_jobs=max_jobs)
-        service.start()
-        server = LiveServer(create_app(service, **kwargs)).start()
-        server.service = service  # type: ignore[attr-defined]
+        server = serve_engine(chosen, service_options={"max_jobs": max_jobs}, **kwargs)
         servers.append(server)
         return server
 

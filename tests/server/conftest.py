@@ -8,9 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jaguar_sdk.server import create_app
-from jaguar_sdk.service import EngineLike, JaguarService
-from tests.support import FakeEngine, LiveServer
+from jaguar_sdk.service import EngineLike
+from tests.support import FakeEngine, LiveServer, serve_engine
 
 ServerFactory = Callable[..., LiveServer]
 
@@ -33,11 +32,7 @@ def make_server() -> Iterator[ServerFactory]:
         engine: EngineLike | None = None, *, started: bool = True, **kwargs: Any
     ) -> LiveServer:
         chosen = engine if engine is not None else FakeEngine()
-        service = JaguarService(lambda: chosen)
-        if started:
-            service.start()
-        server = LiveServer(create_app(service, **kwargs)).start()
-        server.service = service  # type: ignore[attr-defined]
+        server = serve_engine(chosen, started=started, **kwargs)
         servers.append(server)
         return server
 

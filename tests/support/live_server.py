@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["LiveServer"]
+__all__ = ["LiveServer", "serve_engine"]
 
 
 class LiveServer:
@@ -102,3 +102,32 @@ class LiveServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def serve_engine(
+    engine: Any,
+    *,
+    started: bool = True,
+    service_options: dict[str, Any] | None = None,
+    **app_options: Any,
+) -> LiveServer:
+    """A started :class:`LiveServer` running ``create_app`` around a service for ``engine``.
+
+    Args:
+        engine: The engine the service serves (a ``FakeEngine``, the tiny engine...).
+        started: Load the service now (``False`` leaves it "loading").
+        service_options: Extra ``JaguarService`` arguments (e.g. ``max_jobs``).
+        **app_options: ``create_app`` arguments (``api_key``, ``admin_key``...).
+
+    Returns:
+        The running server, with the service as ``server.service``; stop it when done.
+    """
+    from jaguar_sdk.server import create_app
+    from jaguar_sdk.service import JaguarService
+
+    service = JaguarService(lambda: engine, **(service_options or {}))
+    if started:
+        service.start()
+    server = LiveServer(create_app(service, **app_options)).start()
+    server.service = service  # type: ignore[attr-defined]
+    return server
