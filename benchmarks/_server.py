@@ -45,7 +45,7 @@ def fake_server(delay_s: float = 0.0, *, serial: bool = True) -> Iterator[str]:
     """
     ensure_repo_on_path()
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import FakeEngine, LiveServer
 
     fake = FakeEngine(delay_s=delay_s)

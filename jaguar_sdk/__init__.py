@@ -29,7 +29,7 @@ from ._exceptions import (
     WebhookVerificationError,
 )
 from ._images import GeneratedImage
-from ._jobs import AsyncJob, Job
+from ._job_handles import AsyncJob, Job
 from ._types import (
     GenerateRequest,
     GenerationResult,

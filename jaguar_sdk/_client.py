@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, Retrying
 from . import _constants as C
 from ._core import ClientCore, ManyItem, Plan, ProgressBar
 from ._exceptions import JaguarError, JaguarTimeoutError, NotFoundError
-from ._jobs import AsyncJob, Job
+from ._job_handles import AsyncJob, Job
 from ._transports._base import AsyncTransport, Reply, SyncTransport
 from ._types import GenerateRequest, GenerationResult, HealthStatus, ModelInfo, OutputFormat
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError, JaguarError, JaguarTimeoutError
 from .._logging import get_logger
-from ..service import JaguarService
+from ..server._service import JaguarService
 from ._base import Call, Reply
 
 __all__ = ["AsyncLocalTransport", "LocalTransport", "load_service"]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import ConfigurationError, InvalidRequestError
 
 if TYPE_CHECKING:
-    from ..engine.store import Fetcher
-    from ..engine.versions import ModelVersions, RevisionInfo
+    from ..weights.store import Fetcher
+    from ..weights.versions import ModelVersions, RevisionInfo
 
 __all__ = ["register_model"]
 
@@ -78,8 +78,8 @@ def register_model(model_subparsers: Any) -> None:
 
 
 def _versions(args: argparse.Namespace) -> ModelVersions:
-    from ..engine.storage import LocalStorage, ModalVolumeStorage, Storage
-    from ..engine.versions import ModelVersions
+    from ..weights.storage import LocalStorage, ModalVolumeStorage, Storage
+    from ..weights.versions import ModelVersions
 
     storage: Storage
     if args.root:
@@ -95,7 +95,7 @@ def _versions(args: argparse.Namespace) -> ModelVersions:
 
 
 def _fetcher(args: argparse.Namespace) -> Fetcher:
-    from ..engine.store import HubFetcher, LocalFolderFetcher
+    from ..weights.store import HubFetcher, LocalFolderFetcher
 
     if args.hub_dir:
         return LocalFolderFetcher(Path(args.hub_dir))

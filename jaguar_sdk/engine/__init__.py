@@ -1,8 +1,8 @@
 """The in-process engine: a FluxPipeline behind ``generate(GenerateRequest) -> GenerationResult``.
 
 Needs the ``engine`` extra (torch, diffusers, transformers). Importing this package is cheap:
-the names below are loaded on first use, so ``jaguar_sdk.engine.store`` (the weight store)
-can be used without importing torch.
+the names below are loaded on first use. Weights on disk (download, verify, versions) are the
+business of :mod:`jaguar_sdk.weights`, which never imports torch.
 
 Example:
     >>> from jaguar_sdk import GenerateRequest

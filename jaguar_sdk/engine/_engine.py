@@ -48,7 +48,7 @@ class Engine:
     to the GPU after restore). GPU work is serialised by one lock per engine; image encoding
     runs outside it, so a second request can start denoising while the first one encodes.
 
-    Satisfies :class:`jaguar_sdk.service.EngineLike`.
+    Satisfies :class:`jaguar_sdk.server.EngineLike`.
 
     Attributes:
         pipeline: The ``diffusers.FluxPipeline`` (``None`` after :meth:`close`).

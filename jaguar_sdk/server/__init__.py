@@ -1,15 +1,62 @@
-"""The HTTP server: a FastAPI app over :class:`~jaguar_sdk.service.JaguarService`.
+"""The serving side: the service every front end calls, the job store and the HTTP app.
 
-Needs the ``server`` extra (``pip install 'jaguar-sdk[server]'``). ``create_app`` builds the app
-used by ``jaguar serve`` and by the Modal web endpoint; ``serve`` runs it with uvicorn.
+- :class:`JaguarService` (no extra needed): one model behind every front end (``jaguar serve``,
+  the Modal class, the in-process client): lifecycle, reload, idempotency, jobs.
+- :func:`create_app` / :func:`serve` (the ``server`` extra, ``pip install 'jaguar-sdk[server]'``):
+  the FastAPI app used by ``jaguar serve`` and by the Modal web endpoint, and uvicorn around it.
+
+Names are loaded on first use, so ``from jaguar_sdk.server import JaguarService`` does not
+import FastAPI.
 
 Example:
     >>> from jaguar_sdk.server import serve
     >>> serve("tiny", port=8000)  # doctest: +SKIP
 """
 
-from ._app import create_app
-from ._jobs import JobBackend, StoreJobBackend
-from ._serve import serve
+from __future__ import annotations
 
-__all__ = ["JobBackend", "StoreJobBackend", "create_app", "serve"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import create_app
+    from ._idempotency import IdempotencyStore
+    from ._job_routes import JobBackend, StoreJobBackend
+    from ._job_store import JobStore
+    from ._serve import serve
+    from ._service import EngineLike, JaguarService
+
+__all__ = [
+    "EngineLike",
+    "IdempotencyStore",
+    "JaguarService",
+    "JobBackend",
+    "JobStore",
+    "StoreJobBackend",
+    "create_app",
+    "serve",
+]
+
+_WHERE = {
+    "create_app": "._app",
+    "serve": "._serve",
+    "JobBackend": "._job_routes",
+    "StoreJobBackend": "._job_routes",
+    "JobStore": "._job_store",
+    "IdempotencyStore": "._idempotency",
+    "JaguarService": "._service",
+    "EngineLike": "._service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -6,13 +6,13 @@ from fastapi import FastAPI
 
 from .. import _constants as C
 from .._version import __version__
-from ..service import JaguarService
 from ._auth import TokenAuth
 from ._errors import install_error_handlers
-from ._jobs import JobBackend, build_jobs_router
+from ._job_routes import JobBackend, build_jobs_router
 from ._middleware import RequestContextMiddleware
 from ._openai import build_openai_router
 from ._routes import build_router
+from ._service import JaguarService
 
 __all__ = ["create_app"]
 
@@ -68,7 +68,7 @@ def create_app(
         ValueError: If ``max_body_bytes`` is not positive.
 
     Example:
-        >>> from jaguar_sdk.service import JaguarService
+        >>> from jaguar_sdk.server._service import JaguarService
         >>> from jaguar_sdk.engine import Engine                      # doctest: +SKIP
         >>> service = JaguarService(lambda: Engine.load("tiny"))      # doctest: +SKIP
         >>> service.start()                                           # doctest: +SKIP
@@ -91,7 +91,7 @@ def create_app(
     app.state.jaguar_webhook_secret = webhook_secret or None
     app.state.jaguar_job_backend = job_backend
     if webhook_secret:
-        from ._webhooks import HttpWebhookSender
+        from ._webhook_sender import HttpWebhookSender
 
         service.jobs.webhook_sender = HttpWebhookSender(webhook_secret)
     install_error_handlers(app)

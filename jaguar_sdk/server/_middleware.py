@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import _constants as C
 from .._exceptions import ServerError
 from .._logging import get_logger
-from ..service import new_request_id
 from ._errors import REQUEST_ID_SCOPE_KEY, error_response
+from ._service import new_request_id
 
 __all__ = ["RequestContextMiddleware", "sane_request_id"]
 

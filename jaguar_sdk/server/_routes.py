@@ -13,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from .. import _constants as C
 from .._exceptions import InvalidRequestError, JaguarError, NotReadyError, ServerError
 from .._types import GenerateRequest, GenerationResult, HealthStatus, ModelInfo, validate_request
-from ..service import JaguarService
 from ._auth import require_admin_token, require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
 from ._negotiate import prefers_image
+from ._service import JaguarService
 
 __all__ = [
     "build_router",

@@ -6,8 +6,8 @@ import threading
 
 from .. import _constants as C
 from .._logging import get_logger
-from ..service import JaguarService
 from ._app import create_app
+from ._service import JaguarService
 
 __all__ = ["serve", "start_loading"]
 

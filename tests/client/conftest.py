@@ -18,7 +18,7 @@ import pytest
 
 from jaguar_sdk import _constants as C
 from jaguar_sdk._core import ClientCore, RetryPolicy
-from jaguar_sdk.service import EngineLike
+from jaguar_sdk.server._service import EngineLike
 from tests.support import FakeEngine, LiveServer, serve_engine
 
 API_KEY = "sk-test-CLIENTSECRET-123456"

@@ -22,7 +22,7 @@ SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2}
 @pytest.fixture(scope="module")
 def tiny_live(real_tiny_engine: Any) -> Any:
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import LiveServer
 
     service = JaguarService(lambda: real_tiny_engine)
@@ -124,7 +124,7 @@ def test_async_local_client(monkeypatch: pytest.MonkeyPatch, client_cache_dir: s
 def test_local_timeout_does_not_generate_twice(fast_retries: Any) -> None:
     from jaguar_sdk import JaguarTimeoutError
     from jaguar_sdk._transports.local import LocalTransport
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import FakeEngine
 
     engine = FakeEngine(delay_s=1.0)

@@ -11,7 +11,7 @@ from jaguar_sdk._logging import get_logger, redact
 
 
 @pytest.mark.parametrize(
-    "name", ["jaguar_sdk.http", "jaguar_sdk.service", "jaguar_sdk.server", "jaguar_sdk.new"]
+    "name", ["jaguar_sdk.http", "jaguar_sdk.server._service", "jaguar_sdk.server", "jaguar_sdk.new"]
 )
 def test_child_logger_records_are_redacted_for_root_handlers(caplog, name):
     logger = get_logger(name)

@@ -18,7 +18,7 @@ from jaguar_sdk import (
     Timings,
 )
 from jaguar_sdk._constants import SCHEMA_VERSION
-from jaguar_sdk.service import IdempotencyStore, JaguarService
+from jaguar_sdk.server._service import IdempotencyStore, JaguarService
 
 
 class StubEngine:

@@ -10,7 +10,7 @@ pytest.importorskip("diffusers")
 
 from jaguar_sdk import GenerateRequest, ModelRef, NotReadyError
 from jaguar_sdk.engine import Engine
-from jaguar_sdk.service import EngineLike, JaguarService
+from jaguar_sdk.server._service import EngineLike, JaguarService
 
 REQUEST = GenerateRequest(prompt="a cat", width=64, height=64, steps=1, seed=4)
 

@@ -41,7 +41,7 @@ def test_openai_compat_writes_a_png(
 ) -> None:
     pytest.importorskip("openai", reason="the dev extra (openai) is not installed")
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import LiveServer
 
     service = JaguarService(lambda: tiny_engine)
@@ -73,7 +73,7 @@ def test_openai_compat_fails_with_a_wrong_token(
     """The check above is not vacuous: the server really enforces the token."""
     pytest.importorskip("openai", reason="the dev extra (openai) is not installed")
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import LiveServer
 
     service = JaguarService(lambda: tiny_engine)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jaguar_sdk._types import GenerateRequest, GenerationResult, ProgressEvent
-from jaguar_sdk.service import EngineLike, ProgressCallback
+from jaguar_sdk.server._service import EngineLike, ProgressCallback
 from tests.support import FakeEngine, LiveServer, serve_engine
 
 ServerFactory = Callable[..., LiveServer]

@@ -10,7 +10,7 @@ import pytest
 
 from jaguar_sdk import JaguarClient, JobCancelledError, ProgressEvent
 from jaguar_sdk._types import GenerateRequest, GenerationResult
-from jaguar_sdk.service import ProgressCallback
+from jaguar_sdk.server._service import ProgressCallback
 from tests.jobs.conftest import GATE_TIMEOUT_S, ServerFactory
 
 SMALL = {"width": 64, "height": 64}

@@ -16,7 +16,7 @@ from jaguar_sdk import (
     JaguarClient,
 )
 from jaguar_sdk.server import create_app
-from jaguar_sdk.service import JaguarService
+from jaguar_sdk.server._service import JaguarService
 from tests.jobs.conftest import SteppingEngine
 from tests.support import LiveServer
 

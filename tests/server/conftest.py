@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jaguar_sdk.service import EngineLike
+from jaguar_sdk.server._service import EngineLike
 from tests.support import FakeEngine, LiveServer, serve_engine
 
 ServerFactory = Callable[..., LiveServer]

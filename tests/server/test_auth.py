@@ -101,7 +101,7 @@ def test_admin_key_also_opens_generation(make_server) -> None:
 
 def test_reload_swaps_the_engine(make_server) -> None:
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import FakeEngine, LiveServer
 
     engines: list[FakeEngine] = []
@@ -123,7 +123,7 @@ def test_reload_swaps_the_engine(make_server) -> None:
 
 def test_failed_reload_is_a_500_and_the_old_model_keeps_serving(make_server) -> None:
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import FakeEngine, LiveServer
 
     calls = {"n": 0}

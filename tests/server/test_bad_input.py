@@ -95,7 +95,7 @@ CASES: list[tuple[str, bytes | str, str, int, str | None]] = [
 @pytest.fixture(scope="module")
 def bad_input_server():
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import LiveServer
 
     engine = FakeEngine()

@@ -49,7 +49,7 @@ def test_health_reports_a_failed_load(make_server) -> None:
         raise RuntimeError("weights missing")
 
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
     from tests.support import LiveServer
 
     service = JaguarService(broken)

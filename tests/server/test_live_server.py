@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from jaguar_sdk.server import create_app
-from jaguar_sdk.service import JaguarService
+from jaguar_sdk.server._service import JaguarService
 from tests.support import FakeEngine, LiveServer
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from jaguar_sdk.server._serve import start_loading
-from jaguar_sdk.service import JaguarService
+from jaguar_sdk.server._service import JaguarService
 from tests.support import FakeEngine
 
 TOKEN = "super-secret-token-42"

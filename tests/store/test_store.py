@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jaguar_sdk.engine._locking import LockFile
-from jaguar_sdk.engine.store import (
+from jaguar_sdk.weights._locking import LockFile
+from jaguar_sdk.weights.store import (
     ALLOW_PATTERNS,
     MANIFEST_NAME,
     FetchInterruptedError,

@@ -1,11 +1,11 @@
-"""A fake engine satisfying ``jaguar_sdk.service.EngineLike``: real images, no torch.
+"""A fake engine satisfying ``jaguar_sdk.server._service.EngineLike``: real images, no torch.
 
 It answers every request with real encoded images (a flat-colour picture of the requested size
 and format, made with Pillow), optionally after a delay, and counts its calls. Tests and
 benchmarks use it to exercise the service, the server and the client without a model.
 
 Example:
-    >>> from jaguar_sdk.service import JaguarService
+    >>> from jaguar_sdk.server._service import JaguarService
     >>> engine = FakeEngine(delay_s=0.1)
     >>> service = JaguarService(lambda: engine)
     >>> service.start()
@@ -34,7 +34,7 @@ from jaguar_sdk._types import (
     ProgressEvent,
     Timings,
 )
-from jaguar_sdk.service import ProgressCallback
+from jaguar_sdk.server._service import ProgressCallback
 
 __all__ = ["FakeEngine", "encode_solid_image"]
 

@@ -123,7 +123,7 @@ def serve_engine(
         The running server, with the service as ``server.service``; stop it when done.
     """
     from jaguar_sdk.server import create_app
-    from jaguar_sdk.service import JaguarService
+    from jaguar_sdk.server._service import JaguarService
 
     service = JaguarService(lambda: engine, **(service_options or {}))
     if started:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from jaguar_sdk._exceptions import InvalidRequestError
-from jaguar_sdk.engine.storage import LocalStorage
-from jaguar_sdk.engine.store import LocalFolderFetcher, WeightStore
-from jaguar_sdk.engine.versions import (
+from jaguar_sdk.weights.storage import LocalStorage
+from jaguar_sdk.weights.store import LocalFolderFetcher, WeightStore
+from jaguar_sdk.weights.versions import (
     ArchiveError,
     ModelVersions,
     RevisionNotFoundError,

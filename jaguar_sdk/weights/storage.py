@@ -1,6 +1,6 @@
 """The storage seam under model versions: a local folder, or a Modal Volume seen from outside.
 
-:class:`~jaguar_sdk.engine.versions.ModelVersions` does every version operation (status, check,
+:class:`~jaguar_sdk.weights.versions.ModelVersions` does every version operation (status, check,
 update, verify, backup, restore, prune) through the small :class:`Storage` protocol, so the same
 code runs on a local folder (local serving, tests, the Volume *mounted* inside a container) and
 on a Modal Volume reached through ``modal.Volume.from_name(...)`` from a laptop.
@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._manifest import MANIFEST_NAME
+from .manifest import MANIFEST_NAME
 
 __all__ = ["LocalStorage", "ModalVolumeStorage", "Storage"]
 

@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import InvalidRequestError
 from .._types import GenerateRequest, GenerationResult, JobStatus, validate_request
-from ..jobs import JobStore
 from ._auth import require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
+from ._job_store import JobStore
 from ._routes import idempotency_key_of, max_body_of, result_response, service_of
 
 __all__ = [
@@ -68,7 +68,7 @@ def check_webhook_url(value: Any, *, secret: str | None) -> str | None:
 class JobBackend(Protocol):
     """Where the ``/v1/jobs`` routes run their jobs.
 
-    The default is the service's in-process :class:`~jaguar_sdk.jobs.JobStore`
+    The default is the service's in-process :class:`~jaguar_sdk.server._job_store.JobStore`
     (:class:`StoreJobBackend`); the Modal deployment plugs in one that spawns the class method
     (``deploy/jobs.py``), so a job outlives the web request and any container answers for it.
     The methods block; the routes call them in a worker thread.
@@ -103,7 +103,7 @@ class JobBackend(Protocol):
 
 
 class StoreJobBackend:
-    """The default backend: a :class:`~jaguar_sdk.jobs.JobStore` in this process.
+    """The default backend: a :class:`~jaguar_sdk.server._job_store.JobStore` in this process.
 
     Args:
         store: The store, or a function returning it (looked up on every call, so the

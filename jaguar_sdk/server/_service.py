@@ -11,19 +11,16 @@ This module stays light: it never imports torch. The engine comes from an inject
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from . import _constants as C
-from ._exceptions import GenerationError, JaguarError, NotReadyError
-from ._logging import get_logger
-from ._types import (
+from .. import _constants as C
+from .._exceptions import GenerationError, JaguarError, NotReadyError
+from .._logging import get_logger
+from .._types import (
     GenerateRequest,
     GenerationResult,
     HealthStatus,
@@ -32,12 +29,13 @@ from ._types import (
     check_schema_version,
     validate_request,
 )
-from ._version import __version__
-from .jobs import JobStore
+from .._version import __version__
+from ._idempotency import IdempotencyStore
+from ._job_store import JobStore
 
-__all__ = ["EngineLike", "IdempotencyStore", "JaguarService", "ProgressCallback", "new_request_id"]
+__all__ = ["EngineLike", "JaguarService", "ProgressCallback", "new_request_id"]
 
-logger = get_logger("jaguar_sdk.service")
+logger = get_logger("jaguar_sdk.server._service")
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
@@ -61,74 +59,6 @@ class EngineLike(Protocol):
     def info(self) -> ModelInfo: ...
 
     def close(self) -> None: ...
-
-
-class IdempotencyStore:
-    """Recent results by idempotency key, bounded in size and age.
-
-    A repeat of a finished key gets the stored result; a repeat of a key still running waits
-    for the first run instead of generating again. Failed runs are not stored, so a retry after
-    a failure really retries.
-
-    Args:
-        ttl_s: How long a finished result is kept.
-        max_entries: How many keys are kept; the oldest are dropped first.
-    """
-
-    def __init__(
-        self, *, ttl_s: float = C.IDEMPOTENCY_TTL_S, max_entries: int = C.IDEMPOTENCY_MAX_ENTRIES
-    ) -> None:
-        self._ttl_s = ttl_s
-        self._max_entries = max_entries
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[float, Future[GenerationResult]]] = OrderedDict()
-        self.hits = 0
-
-    def _evict(self, now: float) -> None:
-        """Drop expired results, then the oldest finished ones until a new key fits."""
-        for key, (created, future) in list(self._entries.items()):
-            if future.done() and now - created > self._ttl_s:
-                del self._entries[key]
-        finished = [key for key, (_, future) in self._entries.items() if future.done()]
-        while len(self._entries) >= self._max_entries and finished:
-            del self._entries[finished.pop(0)]
-
-    def run(self, key: str | None, fn: Callable[[], GenerationResult]) -> GenerationResult:
-        """Run ``fn`` once per key; repeats get the first run's result.
-
-        Args:
-            key: The idempotency key, or ``None`` to always run.
-            fn: The work.
-
-        Returns:
-            The result of the (first) run.
-        """
-        if key is None:
-            return fn()
-        now = time.monotonic()
-        with self._lock:
-            self._evict(now)
-            entry = self._entries.get(key)
-            owner = entry is None
-            if owner:
-                future: Future[GenerationResult] = Future()
-                self._entries[key] = (now, future)
-            else:
-                assert entry is not None
-                future = entry[1]
-                self.hits += 1
-        if not owner:
-            logger.info("idempotency key seen before; returning the first run's result")
-            return future.result()
-        try:
-            result = fn()
-        except BaseException as exc:
-            with self._lock:
-                self._entries.pop(key, None)
-            future.set_exception(exc)
-            raise
-        future.set_result(result)
-        return result
 
 
 class JaguarService:

@@ -19,8 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import _constants as C
-from ._exceptions import (
+from .. import _constants as C
+from .._exceptions import (
     GenerationError,
     JaguarError,
     JobCancelledError,
@@ -28,12 +28,12 @@ from ._exceptions import (
     NotFoundError,
     RateLimitError,
 )
-from ._logging import get_logger
-from ._types import GenerateRequest, GenerationResult, JobState, JobStatus, ProgressEvent
+from .._logging import get_logger
+from .._types import GenerateRequest, GenerationResult, JobState, JobStatus, ProgressEvent
 
 __all__ = ["JobRecord", "JobStore", "Runner", "WebhookSender", "new_job_id"]
 
-logger = get_logger("jaguar_sdk.jobs")
+logger = get_logger("jaguar_sdk.server._job_store")
 
 #: Runs one generation: (request, request_id, on_progress) -> result.
 Runner = Callable[[GenerateRequest, str, Callable[[ProgressEvent], None]], GenerationResult]

@@ -1,7 +1,7 @@
 """Model revisions on the Volume: current pointer, update check, incremental update, verify,
-backup/restore and prune — one code path over a :class:`~jaguar_sdk.engine.storage.Storage`.
+backup/restore and prune — one code path over a :class:`~jaguar_sdk.weights.storage.Storage`.
 
-Layout (shared with :class:`~jaguar_sdk.engine.store.WeightStore`)::
+Layout (shared with :class:`~jaguar_sdk.weights.store.WeightStore`)::
 
     models/<org>--<name>/<commit>/jaguar-manifest.json   one folder per revision, manifest last
     models/<org>--<name>/refs/<branch>                   branch -> commit it resolved to
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidRequestError, JaguarError, NotFoundError
-from ._manifest import (
+from .manifest import (
     MANIFEST_NAME,
     FileEntry,
     Manifest,
@@ -174,8 +174,8 @@ class ModelVersions:
     """The revisions of one repo on one storage.
 
     Args:
-        storage: Where the revisions live (:class:`~jaguar_sdk.engine.storage.LocalStorage` or
-            :class:`~jaguar_sdk.engine.storage.ModalVolumeStorage`).
+        storage: Where the revisions live (:class:`~jaguar_sdk.weights.storage.LocalStorage` or
+            :class:`~jaguar_sdk.weights.storage.ModalVolumeStorage`).
         repo_id: The Hub repo id, e.g. ``"shuttleai/shuttle-jaguar"``.
         progress: Show tqdm bars (when tqdm is importable) while hashing, backing up, restoring.
         commit: Called after every change (``Volume.commit`` when the Volume is mounted).

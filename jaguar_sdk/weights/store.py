@@ -52,7 +52,7 @@ from ._locking import LockFile
 
 if TYPE_CHECKING:
     from .versions import ModelVersions
-from ._manifest import (
+from .manifest import (
     MANIFEST_NAME,
     ByteProgress,
     Manifest,
@@ -79,7 +79,7 @@ __all__ = [
     "WeightStore",
 ]
 
-logger = logging.getLogger("jaguar_sdk.engine.store")
+logger = logging.getLogger("jaguar_sdk.weights.store")
 
 #: What a FluxPipeline needs from the Hub repo. Never the 23.8 GB single-file checkpoint, the fp8
 #: file or the GGUF folder that the shuttle-jaguar repo also holds.
@@ -737,7 +737,7 @@ class WeightStore:
             os.rename(path, target)
             logger.info("moved %s aside to %s", path, target)
 
-    # --- revisions (see jaguar_sdk.engine.versions) ---------------------------------------
+    # --- revisions (see jaguar_sdk.weights.versions) ---------------------------------------
     def versions(self, repo_id: str, *, progress: bool = False) -> ModelVersions:
         """The revision manager of ``repo_id`` over this store's folder.
 
@@ -746,7 +746,7 @@ class WeightStore:
             progress: Show tqdm bars.
 
         Returns:
-            A :class:`~jaguar_sdk.engine.versions.ModelVersions` that commits through this
+            A :class:`~jaguar_sdk.weights.versions.ModelVersions` that commits through this
             store's ``commit`` hook.
         """
         from .storage import LocalStorage

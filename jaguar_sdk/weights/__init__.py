@@ -1,0 +1,51 @@
+"""Model weights on disk: download once, verify, publish atomically, keep versions.
+
+Nothing here imports torch: the store, the revision manager and the manifests work on files
+(a Modal Volume mount or any folder). The Modal deployment and ``jaguar model`` both use them.
+
+- :class:`WeightStore`: "the weights of repo@revision, verified, here" (download when missing).
+- :class:`ModelVersions`: revisions side by side, the ``CURRENT`` pointer, incremental
+  updates, verify, backup/restore, prune.
+- Fetchers (where weights come from): :class:`HubFetcher`, :class:`LocalFolderFetcher`.
+- Storages (where revisions live): :class:`LocalStorage`, :class:`ModalVolumeStorage`.
+
+Example:
+    >>> from jaguar_sdk.weights import HubFetcher, WeightStore
+    >>> WeightStore("/weights").ensure("shuttleai/shuttle-jaguar", "main", fetch=HubFetcher())
+    ... # doctest: +SKIP
+"""
+
+from .manifest import Manifest, ManifestError, VerifyReport
+from .storage import LocalStorage, ModalVolumeStorage, Storage
+from .store import (
+    ALLOW_PATTERNS,
+    EnsureResult,
+    Fetcher,
+    HubFetcher,
+    LocalFolderFetcher,
+    RemoteFile,
+    WeightStore,
+)
+from .update_check import UpdateChecker, followed_branch
+from .versions import ModelVersions, RevisionInfo, UpdateResult
+
+__all__ = [
+    "ALLOW_PATTERNS",
+    "EnsureResult",
+    "Fetcher",
+    "HubFetcher",
+    "LocalFolderFetcher",
+    "LocalStorage",
+    "Manifest",
+    "ManifestError",
+    "ModalVolumeStorage",
+    "ModelVersions",
+    "RemoteFile",
+    "RevisionInfo",
+    "Storage",
+    "UpdateChecker",
+    "UpdateResult",
+    "VerifyReport",
+    "WeightStore",
+    "followed_branch",
+]
