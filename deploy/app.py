@@ -34,7 +34,7 @@ from deploy.settings import DeploySettings, DeploySettingsError
 from jaguar_sdk._constants import DEFAULT_MODAL_CLASS
 
 if TYPE_CHECKING:
-    from jaguar_sdk._types import ModelInfo
+    from jaguar_sdk._results import ModelInfo
     from jaguar_sdk.engine import Engine
     from jaguar_sdk.server._service import EngineLike, JaguarService
     from jaguar_sdk.weights.store import EnsureResult, Fetcher, WeightStore
@@ -283,7 +283,7 @@ class JaguarModel:
         return got
 
     def _build_engine(self, *, force: bool, device_now: bool) -> Engine:
-        from jaguar_sdk._types import ModelRef
+        from jaguar_sdk._results import ModelRef
         from jaguar_sdk.engine import Engine
 
         got = self._ensure(force=force)

@@ -19,8 +19,10 @@ from typing import Any
 
 from jaguar_sdk._core import parse_reply
 from jaguar_sdk._exceptions import InvalidRequestError
-from jaguar_sdk._transports._base import Call, Operation
-from jaguar_sdk._types import GenerateRequest, GenerationResult, JobStatus
+from jaguar_sdk._operations import Operation
+from jaguar_sdk._request import GenerateRequest
+from jaguar_sdk._results import GenerationResult, JobStatus
+from jaguar_sdk._transports._base import Call
 
 __all__ = ["ModalJobBackend"]
 

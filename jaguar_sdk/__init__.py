@@ -7,11 +7,25 @@ Example:
 
 Importing this package is light: torch, diffusers, transformers, fastapi and modal are imported
 only by the parts that use them (the engine, the server, the Modal transport).
+
+The transport seam is public, as in httpx: a :class:`SyncTransport` or :class:`AsyncTransport`
+takes a :class:`Call` and returns a :class:`Reply`; pass one as ``transport=`` to reach a
+backend of your own. ``LocalTransport`` and ``ModalTransport`` (and their async twins) are
+loaded on first use.
 """
 
-from ._client import AsyncJaguarClient, JaguarClient
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._async_client import AsyncJaguarClient
+from ._async_job import AsyncJob
+from ._client import JaguarClient
 from ._exceptions import (
+    APIStatusError,
     AuthenticationError,
+    ClientSideError,
     ConfigurationError,
     GenerationError,
     IncompatibleVersionError,
@@ -29,9 +43,17 @@ from ._exceptions import (
     WebhookVerificationError,
 )
 from ._images import GeneratedImage
-from ._job_handles import AsyncJob, Job
-from ._types import (
+from ._job import Job
+from ._request import (
+    CallOptions,
+    GenerateManyOptions,
+    GenerateOptions,
+    GenerateParams,
     GenerateRequest,
+    SubmitOptions,
+    validate_request,
+)
+from ._results import (
     GenerationResult,
     HealthStatus,
     JobStatus,
@@ -39,20 +61,37 @@ from ._types import (
     ModelRef,
     ProgressEvent,
     Timings,
-    validate_request,
 )
+from ._transports._base import AsyncTransport, Call, Reply, SyncTransport
+from ._transports.http import AsyncHttpTransport, HttpTransport
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from ._transports.local import AsyncLocalTransport, LocalTransport
+    from ._transports.modal import AsyncModalTransport, ModalTransport
+
 __all__ = [
+    "APIStatusError",
+    "AsyncHttpTransport",
     "AsyncJaguarClient",
     "AsyncJob",
+    "AsyncLocalTransport",
+    "AsyncModalTransport",
+    "AsyncTransport",
     "AuthenticationError",
+    "Call",
+    "CallOptions",
+    "ClientSideError",
     "ConfigurationError",
+    "GenerateManyOptions",
+    "GenerateOptions",
+    "GenerateParams",
     "GenerateRequest",
     "GeneratedImage",
     "GenerationError",
     "GenerationResult",
     "HealthStatus",
+    "HttpTransport",
     "IncompatibleVersionError",
     "InvalidRequestError",
     "JaguarClient",
@@ -63,6 +102,8 @@ __all__ = [
     "JobCancelledError",
     "JobPendingError",
     "JobStatus",
+    "LocalTransport",
+    "ModalTransport",
     "ModelInfo",
     "ModelRef",
     "NotFoundError",
@@ -70,9 +111,28 @@ __all__ = [
     "PermissionDeniedError",
     "ProgressEvent",
     "RateLimitError",
+    "Reply",
     "ServerError",
+    "SubmitOptions",
+    "SyncTransport",
     "Timings",
     "WebhookVerificationError",
     "__version__",
     "validate_request",
 ]
+
+_LAZY = {
+    "LocalTransport": "._transports.local",
+    "AsyncLocalTransport": "._transports.local",
+    "ModalTransport": "._transports.modal",
+    "AsyncModalTransport": "._transports.modal",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,7 +1,6 @@
-"""Defaults and bounds shared by every part of jaguar_sdk.
-
-The numbers here are the contract: the client validates against them before any network call
-and the server validates against them again. Change them in one place only.
+"""Constants shared by every part of jaguar_sdk: wire version, headers, environment variables,
+server and client defaults. The request's own fields and bounds live on the request model
+(:mod:`jaguar_sdk._request`), nowhere else.
 """
 
 from __future__ import annotations
@@ -14,39 +13,6 @@ SCHEMA_VERSION: Final = 1
 
 DEFAULT_MODEL_ID: Final = "shuttleai/shuttle-jaguar"
 DEFAULT_PROMPT: Final = "white cat holding a sign reading Scuffed"
-
-# --- generation request bounds (model card recipe for the defaults) ---
-DEFAULT_SIZE: Final = 1024
-MIN_SIZE: Final = 64
-MAX_SIZE: Final = 2048
-SIZE_MULTIPLE: Final = 16  # 2 * vae_scale_factor: Flux packs 2x2 latent patches of an x8 VAE
-
-DEFAULT_STEPS: Final = 4
-MIN_STEPS: Final = 1
-MAX_STEPS: Final = 50
-
-DEFAULT_GUIDANCE: Final = 3.5
-MIN_GUIDANCE: Final = 0.0
-MAX_GUIDANCE: Final = 20.0
-
-MIN_SEED: Final = 0
-MAX_SEED: Final = 2**32 - 1
-
-DEFAULT_NUM_IMAGES: Final = 1
-MAX_NUM_IMAGES: Final = 4
-
-MAX_PROMPT_CHARS: Final = 2000
-
-DEFAULT_MAX_SEQUENCE_LENGTH: Final = 256
-MIN_MAX_SEQUENCE_LENGTH: Final = 16
-MAX_MAX_SEQUENCE_LENGTH: Final = 512  # FluxPipeline raises above 512
-
-# JPEG q90 encodes a 1024x1024 Flux image in ~4 ms at ~190 KiB (PSNR ~40 dB); PNG (even at
-# compress_level=1) costs ~100 ms, as long as a compiled generation. See docs/performance.md.
-DEFAULT_OUTPUT_FORMAT: Final = "jpeg"
-DEFAULT_QUALITY: Final = 90
-MIN_QUALITY: Final = 1
-MAX_QUALITY: Final = 100
 
 # --- server ---
 DEFAULT_HOST: Final = "127.0.0.1"

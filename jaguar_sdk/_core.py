@@ -17,6 +17,7 @@ under the policy, and hand the reply to ``parse``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -44,17 +45,13 @@ from ._exceptions import (
     ServerError,
 )
 from ._logging import RedactingFilter, get_logger
-from ._transports._base import AsyncTransport, Call, Operation, Reply, SyncTransport
-from ._types import (
-    GenerateRequest,
-    GenerationResult,
-    HealthStatus,
-    JobStatus,
-    ModelInfo,
+from ._operations import OPERATIONS, Operation, ResultModel
+from ._request import PARAM_NAMES, GenerateRequest, validate_request
+from ._results import (
     ProgressEvent,
     check_schema_version,
-    validate_request,
 )
+from ._transports._base import AsyncTransport, Call, Reply, SyncTransport
 
 if TYPE_CHECKING:
     import httpx
@@ -62,7 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALL_OPTION_NAMES",
-    "GENERATION_FIELDS",
     "ClientCore",
     "Flavour",
     "ManyItem",
@@ -78,29 +74,13 @@ logger.addFilter(RedactingFilter())
 
 Flavour = Literal["sync", "async"]
 AnyTransport = SyncTransport | AsyncTransport
-ResultModel = GenerationResult | ModelInfo | HealthStatus | JobStatus
 #: One item of ``generate_many``: a prompt, a request, or a dict of request fields.
 ManyItem = str | GenerateRequest | Mapping[str, Any]
 
-#: Request fields a caller may pass as keywords besides the prompt.
-GENERATION_FIELDS: tuple[str, ...] = tuple(
-    name for name in GenerateRequest.model_fields if name != "prompt"
-)
 #: Per-call options accepted by every operation (and by ``generate_many``).
-CALL_OPTION_NAMES: tuple[str, ...] = ("timeout", "deadline", "max_retries")
-
-_RESULT_MODELS: dict[
-    Operation, type[GenerationResult] | type[ModelInfo] | type[HealthStatus] | type[JobStatus]
-] = {
-    "generate": GenerationResult,
-    "info": ModelInfo,
-    "health": HealthStatus,
-    "reload": ModelInfo,
-    "submit": JobStatus,
-    "job_status": JobStatus,
-    "job_result": GenerationResult,
-    "job_cancel": JobStatus,
-}
+CALL_OPTION_NAMES: frozenset[str] = frozenset({"timeout", "deadline", "max_retries"})
+#: Per-call ids of one logical request (``generate`` and ``submit`` only).
+ID_OPTION_NAMES: frozenset[str] = frozenset({"request_id", "idempotency_key"})
 
 #: Transports that run jobs (``submit`` and the ``job_*`` operations).
 JOB_TRANSPORTS: frozenset[str] = frozenset({"http", "modal", "local"})
@@ -283,7 +263,7 @@ def parse_reply(operation: Operation, reply: Reply) -> ResultModel:
         IncompatibleVersionError: The payload is of another wire-schema version.
         JaguarError: The payload is an error envelope (its mapped subclass), or malformed.
     """
-    model = _RESULT_MODELS[operation]
+    model = OPERATIONS[operation].result
     try:
         if reply.is_json:
             raw = reply.data
@@ -517,13 +497,13 @@ class ClientCore:
     def _plan(
         self,
         operation: Operation,
-        request: GenerateRequest | None,
+        request: GenerateRequest | None = None,
         *,
-        timeout: float | None,
-        deadline: float | None,
-        max_retries: int | None,
-        request_id: str | None,
-        idempotency_key: str | None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Plan:
         if self._shared.closed:
@@ -534,6 +514,8 @@ class ClientCore:
         for name, value in (("request_id", request_id), ("idempotency_key", idempotency_key)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise InvalidRequestError(f"{name}: must be a non-empty string", field=name)
+        if retries is None and not OPERATIONS[operation].retried:
+            retries = 0
         started = time.monotonic()
         call = Call(
             operation=operation,
@@ -552,129 +534,106 @@ class ClientCore:
             started=started,
         )
 
-    def build_request(
-        self, prompt: str | GenerateRequest, fields: Mapping[str, Any]
-    ) -> GenerateRequest:
-        """Validate ``generate``'s arguments into a request, before any network.
+    @staticmethod
+    def split_options(
+        method: str, options: Mapping[str, Any], *, extra: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split a method's keyword arguments into request fields and call options.
 
         Args:
-            prompt: The prompt, or a complete request.
-            fields: The keyword request fields; for a request, those that differ from their
-                defaults override the request's.
+            method: The method's name, for the message.
+            options: The keyword arguments.
+            extra: Further option names the method takes (ids, ``webhook_url``).
 
         Returns:
-            The validated request.
+            ``(request fields, call options)``.
+
+        Raises:
+            TypeError: An unknown keyword, naming the closest allowed one.
+        """
+        fields: dict[str, Any] = {}
+        call: dict[str, Any] = {}
+        allowed = CALL_OPTION_NAMES | extra
+        for name, value in options.items():
+            if name in PARAM_NAMES:
+                fields[name] = value
+            elif name in allowed:
+                call[name] = value
+            else:
+                names = sorted(PARAM_NAMES | allowed)
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise TypeError(
+                    f"{method}() got an unexpected keyword argument {name!r}{hint}; "
+                    f"allowed: {', '.join(names)}"
+                )
+        return fields, call
+
+    @staticmethod
+    def build_request(prompt: str | GenerateRequest, fields: Mapping[str, Any]) -> GenerateRequest:
+        """Validate a prompt (or a request) and keyword fields into a request, before any network.
+
+        A keyword argument always wins over the same field of a given request; the result
+        remembers which fields were set, and only those are sent.
 
         Raises:
             InvalidRequestError: Naming the field at fault and its allowed range.
         """
         if isinstance(prompt, GenerateRequest):
-            overrides = {
-                name: value
-                for name, value in fields.items()
-                if value != GenerateRequest.model_fields[name].default
-            }
-            if not overrides:
-                return prompt
-            return validate_request({**prompt.model_dump(), **overrides})
+            return validate_request({**prompt.wire_fields(), **fields}) if fields else prompt
         return validate_request({"prompt": prompt, **fields})
 
     def plan_generate(
         self,
+        operation: Literal["generate", "submit"],
         prompt: str | GenerateRequest,
-        fields: Mapping[str, Any],
-        *,
-        timeout: float | None,
-        deadline: float | None,
-        max_retries: int | None,
-        request_id: str | None,
-        idempotency_key: str | None,
+        options: Mapping[str, Any],
     ) -> Plan:
-        """Validate and plan one ``generate``; one idempotency key for all its attempts."""
+        """Validate and plan one ``generate`` or ``submit``; one idempotency key for all its
+        attempts.
+
+        Raises:
+            TypeError: An unknown keyword argument.
+            InvalidRequestError: A bad field, or (``submit``) a ``webhook_url`` that is not an
+                absolute http(s) URL or is given on a transport other than HTTP (only a
+                jaguar server signs and posts webhooks).
+        """
+        extra = ID_OPTION_NAMES | ({"webhook_url"} if operation == "submit" else frozenset())
+        fields, call = self.split_options(operation, options, extra=frozenset(extra))
         request = self.build_request(prompt, fields)
-        return self._plan(
-            "generate",
-            request,
-            timeout=timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            request_id=request_id,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
-        )
+        webhook_url = call.pop("webhook_url", None)
+        if webhook_url is not None:
+            self._check_webhook_url(webhook_url)
+        call["idempotency_key"] = call.get("idempotency_key") or str(uuid.uuid4())
+        plan = self._plan(operation, request, **call)
+        if webhook_url is not None:
+            plan.call = replace(plan.call, webhook_url=webhook_url)
+        return plan
+
+    def _check_webhook_url(self, webhook_url: Any) -> None:
+        if not isinstance(webhook_url, str) or not webhook_url.startswith(("http://", "https://")):
+            raise InvalidRequestError(
+                f"webhook_url: must be an absolute http(s) URL (got {webhook_url!r})",
+                field="webhook_url",
+            )
+        if getattr(self.transport, "name", None) != "http":
+            raise InvalidRequestError(
+                "webhook_url: only a jaguar HTTP server posts webhooks; on Modal or "
+                "in-process, poll the job (job.wait(), job.events()) instead.",
+                field="webhook_url",
+            )
 
     def plan_request(
         self,
         request: GenerateRequest,
-        *,
-        operation: Literal["generate", "submit"] = "generate",
-        timeout: float | None = None,
-        deadline: float | None = None,
-        max_retries: int | None = None,
+        operation: Literal["generate", "submit"],
+        call_options: Mapping[str, Any],
     ) -> Plan:
-        """Plan a ``generate`` (or, for ``generate_many`` on jobs, a ``submit``) of an already
-        validated request, with a fresh idempotency key."""
-        return self._plan(
-            operation,
-            request,
-            timeout=timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            request_id=None,
-            idempotency_key=str(uuid.uuid4()),
-        )
+        """Plan a ``generate`` or ``submit`` of an already validated request (an item of
+        ``generate_many``), with a fresh idempotency key."""
+        return self._plan(operation, request, idempotency_key=str(uuid.uuid4()), **call_options)
 
-    def plan_submit(
-        self,
-        prompt: str | GenerateRequest,
-        fields: Mapping[str, Any],
-        *,
-        webhook_url: str | None,
-        timeout: float | None,
-        deadline: float | None,
-        max_retries: int | None,
-        request_id: str | None,
-        idempotency_key: str | None,
-    ) -> Plan:
-        """Validate and plan one ``submit``; one idempotency key for all its attempts.
-
-        Raises:
-            InvalidRequestError: A bad field, or ``webhook_url`` on a transport other than
-                HTTP (only a jaguar server signs and posts webhooks).
-        """
-        if webhook_url is not None:
-            if not isinstance(webhook_url, str) or not webhook_url.startswith(
-                ("http://", "https://")
-            ):
-                raise InvalidRequestError(
-                    f"webhook_url: must be an absolute http(s) URL (got {webhook_url!r})",
-                    field="webhook_url",
-                )
-            if getattr(self.transport, "name", None) != "http":
-                raise InvalidRequestError(
-                    "webhook_url: only a jaguar HTTP server posts webhooks; on Modal or "
-                    "in-process, poll the job (job.wait(), job.events()) instead.",
-                    field="webhook_url",
-                )
-        plan = self._plan(
-            "submit",
-            self.build_request(prompt, fields),
-            timeout=timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            request_id=request_id,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
-        )
-        plan.call = replace(plan.call, webhook_url=webhook_url)
-        return plan
-
-    def plan_job(
-        self,
-        operation: Operation,
-        job_id: str,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Plan:
+    def plan_job(self, operation: Operation, job_id: str, *, timeout: float | None = None) -> Plan:
         """Plan ``job_status``, ``job_result`` or ``job_cancel`` of one job.
 
         Raises:
@@ -682,45 +641,21 @@ class ClientCore:
         """
         if not isinstance(job_id, str) or not job_id.strip():
             raise InvalidRequestError("job_id: must be a non-empty string", field="job_id")
-        plan = self._plan(
-            operation,
-            None,
-            timeout=timeout,
-            deadline=None,
-            max_retries=max_retries,
-            request_id=None,
-            idempotency_key=None,
-        )
+        plan = self._plan(operation, timeout=timeout)
         plan.call = replace(plan.call, job_id=job_id)
         return plan
 
     def plan_simple(
-        self,
-        operation: Operation,
-        *,
-        timeout: float | None,
-        deadline: float | None,
-        max_retries: int | None,
-        admin_key: str | None = None,
+        self, operation: Operation, options: Mapping[str, Any], *, admin_key: str | None = None
     ) -> Plan:
-        """Plan ``info``, ``health`` or ``reload``.
+        """Plan ``info``, ``health`` or ``reload`` with the call options given.
 
         ``reload`` is not retried unless ``max_retries`` is given: a reload that timed out may
         still be running on the server.
         """
+        _, call = self.split_options(operation, options)
         headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else None
-        if operation == "reload" and max_retries is None:
-            max_retries = 0
-        return self._plan(
-            operation,
-            None,
-            timeout=timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            request_id=None,
-            idempotency_key=None,
-            headers=headers,
-        )
+        return self._plan(operation, headers=headers, **call)
 
     # --- results -----------------------------------------------------------------------------
     def parse(self, plan: Plan, reply: Reply) -> Any:
@@ -744,24 +679,12 @@ class ClientCore:
         Raises:
             TypeError: An unknown option, or one that must differ per item.
         """
-        fields: dict[str, Any] = {}
-        call_options: dict[str, Any] = {}
-        for name, value in options.items():
-            if name in GENERATION_FIELDS:
-                fields[name] = value
-            elif name in CALL_OPTION_NAMES:
-                call_options[name] = value
-            elif name in ("request_id", "idempotency_key"):
-                raise TypeError(
-                    f"generate_many() takes no {name}: every item gets its own; pass "
-                    "GenerateRequest items and call generate() for per-item control"
-                )
-            else:
-                allowed = ", ".join((*GENERATION_FIELDS, *CALL_OPTION_NAMES))
-                raise TypeError(
-                    f"generate_many() got an unexpected option {name!r} (allowed: {allowed})"
-                )
-        return fields, call_options
+        for name in ID_OPTION_NAMES & set(options):
+            raise TypeError(
+                f"generate_many() takes no {name}: every item gets its own; pass "
+                "GenerateRequest items and call generate() for per-item control"
+            )
+        return self.split_options("generate_many", options)
 
     def jobs_supported(self) -> bool:
         """Whether the transport runs jobs.

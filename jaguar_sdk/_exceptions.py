@@ -1,8 +1,27 @@
-"""Every error a user of jaguar_sdk can see, under one base class.
+"""Every error a user of jaguar_sdk can see, under one base class, grouped by kind.
 
 Transports (HTTP, Modal, in-process) never let their own exceptions escape: they map them onto
-these classes, so ``except jaguar_sdk.JaguarError`` catches every failure, and the subclass says
-what went wrong. Each error carries the HTTP status (where there is one), the request id (where
+these classes, so ``except jaguar_sdk.JaguarError`` catches every failure of a call, and the
+subclass says what went wrong. Three intermediate classes group them by kind, as openai-python
+and httpx do::
+
+    JaguarError
+    ├── ClientSideError            found here, before or without asking the server
+    │   ├── ConfigurationError     no backend configured, a missing extra, a bad setting
+    │   ├── InvalidRequestError    a field out of range (a server with other bounds: 400/422)
+    │   ├── IncompatibleVersionError
+    │   └── WebhookVerificationError
+    ├── JaguarConnectionError      no usable answer: unreachable, refused, dropped
+    │   └── JaguarTimeoutError     an attempt's timeout or the call's deadline
+    └── APIStatusError             an answer that is an error (``status_code`` where HTTP)
+        ├── AuthenticationError (401) └── PermissionDeniedError (403)
+        ├── NotFoundError (404)
+        ├── RateLimitError (429)
+        ├── ServerError (5xx)  └── NotReadyError (503)
+        ├── GenerationError (500: the model failed on a valid request)
+        └── JobCancelledError, JobPendingError (409)
+
+Each error carries the HTTP status (where there is one), the request id (where
 the server assigned one), a stable machine-readable ``code``, and a message that says what to do.
 
 The same classes are used on the server to produce the JSON error body, so the mapping
@@ -15,7 +34,9 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "APIStatusError",
     "AuthenticationError",
+    "ClientSideError",
     "ConfigurationError",
     "GenerationError",
     "IncompatibleVersionError",
@@ -80,13 +101,33 @@ class JaguarError(Exception):
         }
 
 
-class ConfigurationError(JaguarError):
+class ClientSideError(JaguarError):
+    """Found in this process before (or without) a server answering with an error."""
+
+
+class JaguarConnectionError(JaguarError, ConnectionError):
+    """The server could not be reached, or the connection broke. Retried automatically."""
+
+    default_code = "connection_error"
+
+
+class JaguarTimeoutError(JaguarConnectionError, TimeoutError):
+    """A timeout or the call's total deadline ran out. Also a builtin ``TimeoutError``."""
+
+    default_code = "timeout"
+
+
+class APIStatusError(JaguarError):
+    """The server or deployment answered, and the answer is an error."""
+
+
+class ConfigurationError(ClientSideError):
     """The client does not know how to reach a model, or a setting is malformed."""
 
     default_code = "configuration_error"
 
 
-class InvalidRequestError(JaguarError, ValueError):
+class InvalidRequestError(ClientSideError, ValueError):
     """The request broke a documented bound. Raised by the client before any network call,
     and by the server (HTTP 422, 413 for an oversized body) as a second line of defence.
 
@@ -109,7 +150,7 @@ class InvalidRequestError(JaguarError, ValueError):
         self.field = field
 
 
-class AuthenticationError(JaguarError):
+class AuthenticationError(APIStatusError):
     """The server refused the credentials (HTTP 401), or none were configured."""
 
     default_code = "unauthorized"
@@ -123,14 +164,14 @@ class PermissionDeniedError(AuthenticationError):
     default_status = 403
 
 
-class NotFoundError(JaguarError):
+class NotFoundError(APIStatusError):
     """The route, app, class or job does not exist (HTTP 404, or a Modal app not deployed)."""
 
     default_code = "not_found"
     default_status = 404
 
 
-class RateLimitError(JaguarError):
+class RateLimitError(APIStatusError):
     """Too many requests (HTTP 429). Retried automatically, honouring Retry-After.
 
     Attributes:
@@ -145,7 +186,7 @@ class RateLimitError(JaguarError):
         self.retry_after = retry_after
 
 
-class ServerError(JaguarError):
+class ServerError(APIStatusError):
     """The server failed (HTTP 5xx). 502/503/504 are retried automatically.
 
     Attributes:
@@ -167,47 +208,35 @@ class NotReadyError(ServerError):
     default_status = 503
 
 
-class GenerationError(JaguarError):
+class GenerationError(APIStatusError):
     """The model itself failed while generating (the request was valid)."""
 
     default_code = "generation_failed"
     default_status = 500
 
 
-class JaguarTimeoutError(JaguarError, TimeoutError):
-    """A timeout or the call's total deadline ran out. Also a builtin ``TimeoutError``."""
-
-    default_code = "timeout"
-
-
-class JaguarConnectionError(JaguarError, ConnectionError):
-    """The server could not be reached, or the connection broke. Retried automatically."""
-
-    default_code = "connection_error"
-
-
-class IncompatibleVersionError(JaguarError):
+class IncompatibleVersionError(ClientSideError):
     """The client and the server speak different wire-schema versions."""
 
     default_code = "incompatible_version"
     default_status = 400
 
 
-class JobCancelledError(JaguarError):
+class JobCancelledError(APIStatusError):
     """The job was cancelled before it finished, so it has no result (HTTP 409)."""
 
     default_code = "job_cancelled"
     default_status = 409
 
 
-class JobPendingError(JaguarError):
+class JobPendingError(APIStatusError):
     """The job's result was asked for before the job finished (HTTP 409); wait first."""
 
     default_code = "job_pending"
     default_status = 409
 
 
-class WebhookVerificationError(JaguarError):
+class WebhookVerificationError(ClientSideError):
     """A webhook delivery failed verification: bad or missing signature, or a stale timestamp.
 
     Raised by :func:`jaguar_sdk.webhooks.verify`; answer the sender with HTTP 400.

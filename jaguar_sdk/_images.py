@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import io
 import os
 from pathlib import Path
@@ -15,9 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-    from ._types import GenerationResult
 
-__all__ = ["GeneratedImage", "render_result_html"]
+__all__ = ["GeneratedImage"]
 
 _EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -141,29 +139,3 @@ class GeneratedImage(BaseModel):
             f"GeneratedImage(format={self.format!r}, width={self.width}, "
             f"height={self.height}, bytes={len(self.data)})"
         )
-
-
-def render_result_html(result: GenerationResult) -> str:
-    """An HTML grid of a result's images with prompt, seed and timings (for Jupyter)."""
-    t = result.timings
-    cells = "".join(
-        f'<div style="flex:1 1 {max(160, 640 // max(1, len(result.images)))}px;max-width:512px">'
-        f'<img src="data:{img.mime_type};base64,{img.to_base64()}" '
-        'style="width:100%;height:auto;border-radius:4px"/></div>'
-        for img in result.images
-    )
-    caption = (
-        f"<b>{html.escape(result.prompt)}</b><br/>"
-        f"seed {result.seed} · {len(result.images)} image(s) · "
-        f"{result.images[0].width}x{result.images[0].height} {result.images[0].format} · "
-        f"total {t.total_s:.2f}s (inference {t.inference_s:.2f}s, decode {t.decode_s:.2f}s, "
-        f"encode {t.encode_s * 1000:.0f}ms) · {html.escape(result.model.id)} "
-        f"[{html.escape(result.model.source)}] · request {html.escape(result.request_id)}"
-        if result.images
-        else html.escape(result.prompt)
-    )
-    return (
-        '<div style="font-family:sans-serif;font-size:12px">'
-        f'<div style="display:flex;flex-wrap:wrap;gap:6px">{cells}</div>'
-        f'<div style="margin-top:4px;color:#555">{caption}</div></div>'
-    )

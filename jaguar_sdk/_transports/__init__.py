@@ -1,22 +1,7 @@
 """Transports: the ways a client reaches a model (HTTP, in-process, Modal).
 
-Each one implements :class:`SyncTransport` or :class:`AsyncTransport` from ``_base``; everything
-else (validation, retries, deadlines, parsing) is the shared core's. The Modal transport lives in
-``jaguar_sdk._transports.modal`` and is imported only when used, so ``modal`` stays optional.
+Each one implements :class:`~jaguar_sdk.SyncTransport` or :class:`~jaguar_sdk.AsyncTransport`
+(``_base``); everything else (validation, retries, deadlines, parsing) is the shared core's.
+The public names are re-exported from :mod:`jaguar_sdk`; nothing is imported here, so the Modal
+transport (and ``modal``) and the local one (the service) load only when used.
 """
-
-from ._base import AsyncTransport, Call, Operation, Reply, SyncTransport
-from .http import AsyncHttpTransport, HttpTransport
-from .local import AsyncLocalTransport, LocalTransport
-
-__all__ = [
-    "AsyncHttpTransport",
-    "AsyncLocalTransport",
-    "AsyncTransport",
-    "Call",
-    "HttpTransport",
-    "LocalTransport",
-    "Operation",
-    "Reply",
-    "SyncTransport",
-]

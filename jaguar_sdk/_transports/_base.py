@@ -20,19 +20,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .._constants import SCHEMA_VERSION
-from .._types import GenerateRequest
+from .._operations import Operation
+from .._request import GenerateRequest
 
-__all__ = ["JOB_OPERATIONS", "AsyncTransport", "Call", "Operation", "Reply", "SyncTransport"]
-
-Operation = Literal[
-    "generate", "info", "health", "reload", "submit", "job_status", "job_result", "job_cancel"
-]
-
-#: The job operations (``call.job_id`` is set for all but ``submit``).
-JOB_OPERATIONS: frozenset[str] = frozenset({"submit", "job_status", "job_result", "job_cancel"})
+__all__ = ["AsyncTransport", "Call", "Reply", "SyncTransport"]
 
 
 @dataclass(frozen=True)
@@ -66,14 +60,15 @@ class Call:
     def to_plain(self) -> dict[str, Any]:
         """The plain-data payload of this call, as ``JaguarService.call_plain`` and the Modal
         ``JaguarModel`` methods take it: ``schema_version``, ``request_id``,
-        ``idempotency_key``, plus ``request`` (its ``model_dump()``) and ``job_id`` when set."""
+        ``idempotency_key``, plus ``request`` (only the fields the caller set, so the server's
+        defaults apply) and ``job_id`` when set."""
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "request_id": self.request_id,
             "idempotency_key": self.idempotency_key,
         }
         if self.request is not None:
-            payload["request"] = self.request.model_dump()
+            payload["request"] = self.request.wire_fields()
         if self.job_id is not None:
             payload["job_id"] = self.job_id
         return payload

@@ -32,6 +32,7 @@ from .._exceptions import (
     error_from_payload,
 )
 from .._logging import RedactingFilter, get_logger
+from .._operations import OPERATIONS
 from .._version import __version__
 from ._base import Call, Reply
 
@@ -46,18 +47,6 @@ __all__ = [
 
 logger = get_logger("jaguar_sdk.http")
 logger.addFilter(RedactingFilter())
-
-#: HTTP method and path of each operation.
-ROUTES: dict[str, tuple[str, str]] = {
-    "generate": ("POST", "/v1/generate"),
-    "info": ("GET", "/v1/info"),
-    "health": ("GET", "/v1/health"),
-    "reload": ("POST", "/v1/admin/reload"),
-    "submit": ("POST", "/v1/jobs"),
-    "job_status": ("GET", "/v1/jobs/{job_id}"),
-    "job_result": ("GET", "/v1/jobs/{job_id}/result"),
-    "job_cancel": ("POST", "/v1/jobs/{job_id}/cancel"),
-}
 
 USER_AGENT = f"jaguar-sdk/{__version__}"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
@@ -138,7 +127,8 @@ def build_request(
     Returns:
         The request, ready for ``client.send``.
     """
-    method, path = ROUTES[call.operation]
+    spec = OPERATIONS[call.operation]
+    method, path = spec.http_method, spec.http_path
     if "{job_id}" in path:
         path = path.format(job_id=quote(call.job_id or "", safe=""))
     headers: dict[str, str] = {
@@ -159,11 +149,11 @@ def build_request(
         connect = min(connect, read)
     content: bytes | None = None
     if call.request is not None:
-        content = call.request.model_dump_json().encode("utf-8")
+        # Only the fields the caller set (the server's defaults apply to the rest).
+        document = call.request.wire_fields(mode="json")
         if call.webhook_url is not None:
-            document = json.loads(content)
             document["webhook_url"] = call.webhook_url
-            content = json.dumps(document).encode("utf-8")
+        content = json.dumps(document, separators=(",", ":")).encode("utf-8")
         headers["Content-Type"] = "application/json"
     request = client.build_request(
         method,

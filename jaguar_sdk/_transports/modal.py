@@ -40,8 +40,9 @@ from .._exceptions import (
     ServerError,
 )
 from .._logging import get_logger, redact
-from .._types import JobStatus
-from ._base import JOB_OPERATIONS, Call, Reply
+from .._operations import JOB_OPERATIONS, OPERATIONS
+from .._results import JobStatus
+from ._base import Call, Reply
 
 __all__ = ["AsyncModalTransport", "ModalTransport", "build_payload", "map_modal_error"]
 
@@ -282,7 +283,7 @@ class _ModalBase:
         return self._obj
 
     def _method(self, call: Call) -> Any:
-        return getattr(self._instance(), call.operation)
+        return getattr(self._instance(), OPERATIONS[call.operation].modal_method or "")
 
     def _map(self, exc: BaseException, call: Call) -> JaguarError:
         return map_modal_error(

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from .._exceptions import InvalidRequestError
 
 if TYPE_CHECKING:
     from .._client import JaguarClient
-    from .._types import GenerationResult
+    from .._results import GenerationResult
 
 __all__ = ["client_from_args", "parse_size", "register"]
 
@@ -168,7 +169,7 @@ def _generate_with_progress(client: JaguarClient, request: Any) -> GenerationRes
     """Run ``request`` as a job, drawing a denoising-step progress bar on stderr."""
     from tqdm import tqdm
 
-    from .._types import ProgressEvent
+    from .._results import ProgressEvent
 
     job = client.submit(request)
     with tqdm(total=request.steps, desc="jaguar", unit="step", file=sys.stderr) as bar:
@@ -185,24 +186,14 @@ def _generate_with_progress(client: JaguarClient, request: Any) -> GenerationRes
 
 
 def _generate(args: argparse.Namespace) -> int:
-    width = height = None
+    fields = request_fields_from(args)
     if args.size:
-        width, height = parse_size(args.size)
-    fields: dict[str, Any] = {
-        "num_images": args.num_images,
-        "seed": args.seed,
-        "output_format": args.format,
-    }
-    for name, value in (
-        ("width", width),
-        ("height", height),
-        ("steps", args.steps),
-        ("quality", args.quality),
-        ("guidance_scale", args.guidance_scale),
-    ):
-        if value is not None:
-            fields[name] = value
-    from .._types import validate_request
+        if "width" in fields or "height" in fields:
+            raise InvalidRequestError(
+                "--size sets both --width and --height: give one or the other", field="size"
+            )
+        fields["width"], fields["height"] = parse_size(args.size)
+    from .._request import validate_request
 
     request = validate_request({"prompt": args.prompt, **fields})  # before any connection
     with client_from_args(args) as client:
@@ -299,6 +290,52 @@ def _reload(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Flag names where they differ from ``--field-name`` (short forms, established names).
+_FLAG_NAMES: dict[str, tuple[str, ...]] = {
+    "num_images": ("-n", "--num-images"),
+    "output_format": ("--format", "--output-format"),
+}
+
+
+def _members(info: Any) -> tuple[Any, ...]:
+    annotation = info.annotation
+    return typing.get_args(annotation) if typing.get_origin(annotation) else (annotation,)
+
+
+def add_request_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per request field (all but the prompt), from the request model.
+
+    Type, help and allowed range come from :class:`~jaguar_sdk.GenerateRequest`, so a field
+    added there is a flag here; every flag defaults to "not given" (the server's default).
+    """
+    from .._request import GenerateRequest, allowed_range
+
+    group = parser.add_argument_group("request fields (default: the server's)")
+    for name, info in GenerateRequest.model_fields.items():
+        if name == "prompt":
+            continue
+        # int | None arrives as Union[Annotated[int, Strict()], None]: look through both.
+        bases = {typing.get_args(a)[0] if typing.get_args(a) else a for a in _members(info)}
+        kind: Any = next((t for t in (int, float) if t in bases), str)
+        default = info.get_default()
+        group.add_argument(
+            *_FLAG_NAMES.get(name, ("--" + name.replace("_", "-"),)),
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{info.description} Allowed: {allowed_range(name)}; default {default!r}.",
+        )
+
+
+def request_fields_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The request fields given on the command line (those left out are not sent)."""
+    from .._request import PARAM_NAMES
+
+    return {
+        name: getattr(args, name) for name in PARAM_NAMES if getattr(args, name, None) is not None
+    }
+
+
 def register(subparsers: Any) -> None:
     """Add the ``generate``, ``info``, ``health`` and ``reload`` sub-commands.
 
@@ -318,18 +355,8 @@ def register(subparsers: Any) -> None:
         default=C.DEFAULT_PROMPT,
         help=f"what to draw (default: {C.DEFAULT_PROMPT!r})",
     )
-    gen.add_argument("-n", "--num-images", type=int, default=1, help="images, 1 to 4")
-    gen.add_argument("--seed", type=int, help="0 to 2**32-1 (default: random, printed)")
-    gen.add_argument("--size", help="WIDTHxHEIGHT or N for a square (default 1024)")
-    gen.add_argument("--steps", type=int, help=f"denoising steps (default {C.DEFAULT_STEPS})")
-    gen.add_argument("--guidance-scale", type=float, help=argparse.SUPPRESS)
-    gen.add_argument(
-        "--format",
-        choices=("png", "jpeg", "jpg", "webp"),
-        default=C.DEFAULT_OUTPUT_FORMAT,
-        help=f"image format (default {C.DEFAULT_OUTPUT_FORMAT})",
-    )
-    gen.add_argument("--quality", type=int, help="JPEG/WebP quality 1-100 (default 90)")
+    gen.add_argument("--size", help="WIDTHxHEIGHT, or N for a square (sets --width and --height)")
+    add_request_flags(gen)
     gen.add_argument(
         "-o",
         "--output",

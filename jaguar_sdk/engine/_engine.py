@@ -12,19 +12,11 @@ from typing import Any
 
 import torch
 
-from .. import _constants as C
 from .._exceptions import NotReadyError
+from .._images import GeneratedImage
 from .._logging import get_logger
-from .._types import (
-    GeneratedImage,
-    GenerateRequest,
-    GenerationResult,
-    ModelInfo,
-    ModelRef,
-    ProgressEvent,
-    ProgressStage,
-    Timings,
-)
+from .._request import MIN_SIZE, GenerateRequest
+from .._results import GenerationResult, ModelInfo, ModelRef, ProgressEvent, ProgressStage, Timings
 from .._version import __version__
 from ._device import dtype_name, parse_dtype, select_device, select_dtype
 from ._encode import encode_image
@@ -238,7 +230,7 @@ class Engine:
         """
         started = time.perf_counter()
         request = GenerateRequest.model_validate(
-            {"prompt": "warm-up", "width": C.MIN_SIZE, "height": C.MIN_SIZE, "steps": 1, "seed": 0}
+            {"prompt": "warm-up", "width": MIN_SIZE, "height": MIN_SIZE, "steps": 1, "seed": 0}
         )
         self.generate(request, request_id="warmup")
         self.load_timings["warmup_s"] = time.perf_counter() - started

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .._types import GenerateRequest
+from .._request import GenerateRequest
 
 __all__ = ["StepCallback", "decode_latents", "denoise", "make_generator", "sync"]
 

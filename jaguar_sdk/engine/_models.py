@@ -25,7 +25,7 @@ from typing import Any
 from .. import _constants as C
 from .._exceptions import ConfigurationError
 from .._logging import get_logger
-from .._types import ModelRef
+from .._results import ModelRef
 
 __all__ = ["TINY_MARKER", "cache_dir", "folder_revision", "resolve_model", "tiny_model_path"]
 

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 from .. import _constants as C
 from .._logging import get_logger
-from .._types import GenerationResult
+from .._results import GenerationResult
 
 __all__ = ["IdempotencyStore"]
 

@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import InvalidRequestError
-from .._types import GenerateRequest, GenerationResult, JobStatus, validate_request
+from .._request import GenerateRequest, validate_request
+from .._results import GenerationResult, JobStatus
 from ._auth import require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of

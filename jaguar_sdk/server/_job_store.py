@@ -29,7 +29,8 @@ from .._exceptions import (
     RateLimitError,
 )
 from .._logging import get_logger
-from .._types import GenerateRequest, GenerationResult, JobState, JobStatus, ProgressEvent
+from .._request import GenerateRequest
+from .._results import GenerationResult, JobState, JobStatus, ProgressEvent
 
 __all__ = ["JobRecord", "JobStore", "Runner", "WebhookSender", "new_job_id"]
 

@@ -25,8 +25,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import _constants as C
+from .. import _request as R
 from .._exceptions import InvalidRequestError
-from .._types import validate_request
+from .._request import validate_request
 from ._auth import require_api_token
 from ._body import read_json_object
 from ._errors import request_id_of
@@ -36,7 +37,7 @@ __all__ = ["OpenAIImageRequest", "OpenAIImageResponse", "build_openai_router"]
 
 #: Default output format of the OpenAI-compatible route (see the module docstring).
 OPENAI_DEFAULT_FORMAT: Final[Literal["png", "jpeg", "webp"]] = "png"
-DEFAULT_OPENAI_SIZE = f"{C.DEFAULT_SIZE}x{C.DEFAULT_SIZE}"
+DEFAULT_OPENAI_SIZE = f"{R.DEFAULT_SIZE}x{R.DEFAULT_SIZE}"
 
 _SIZE_RE = re.compile(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*")
 _SUPPORTED = {
@@ -54,19 +55,17 @@ _IGNORED = {"model", "quality", "style", "user", "background", "moderation"}
 class OpenAIImageRequest(BaseModel):
     """The request body (documentation for the OpenAPI schema; parsing is done by hand)."""
 
-    prompt: str = Field(description=f"1 to {C.MAX_PROMPT_CHARS} characters.")
-    n: int = Field(1, ge=1, le=C.MAX_NUM_IMAGES, description="Number of images.")
+    prompt: str = Field(description=f"1 to {R.MAX_PROMPT_CHARS} characters.")
+    n: int = Field(1, ge=1, le=R.MAX_NUM_IMAGES, description="Number of images.")
     size: str = Field(
         DEFAULT_OPENAI_SIZE,
-        description=f"'WxH'; each side a multiple of {C.SIZE_MULTIPLE} from {C.MIN_SIZE} to "
-        f"{C.MAX_SIZE}, or 'auto' ({DEFAULT_OPENAI_SIZE}).",
+        description=f"'WxH'; each side a multiple of {R.SIZE_MULTIPLE} from {R.MIN_SIZE} to "
+        f"{R.MAX_SIZE}, or 'auto' ({DEFAULT_OPENAI_SIZE}).",
     )
     response_format: Literal["b64_json"] = "b64_json"
-    seed: int | None = Field(None, ge=C.MIN_SEED, le=C.MAX_SEED)
+    seed: int | None = Field(None, ge=0, le=R.MAX_SEED)
     output_format: Literal["png", "jpeg", "webp"] = OPENAI_DEFAULT_FORMAT
-    output_compression: int | None = Field(
-        None, ge=C.MIN_QUALITY, le=C.MAX_QUALITY, description="JPEG/WebP quality."
-    )
+    output_compression: int | None = Field(None, ge=1, le=100, description="JPEG/WebP quality.")
     model: str | None = Field(None, description="Ignored: the server serves one model.")
 
 
@@ -105,17 +104,17 @@ def _invalid(message: str, param: str) -> InvalidRequestError:
 
 def _parse_size(value: Any) -> tuple[int, int]:
     if value is None or value == "auto":
-        return C.DEFAULT_SIZE, C.DEFAULT_SIZE
+        return R.DEFAULT_SIZE, R.DEFAULT_SIZE
     rule = (
-        f"'WxH' with each side a multiple of {C.SIZE_MULTIPLE} from {C.MIN_SIZE} to "
-        f"{C.MAX_SIZE}, e.g. '1024x768'"
+        f"'WxH' with each side a multiple of {R.SIZE_MULTIPLE} from {R.MIN_SIZE} to "
+        f"{R.MAX_SIZE}, e.g. '1024x768'"
     )
     match = _SIZE_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise _invalid(f"size: must be {rule} (got {str(value)[:40]!r}).", "size")
     width, height = int(match.group(1)), int(match.group(2))
     for side in (width, height):
-        if not C.MIN_SIZE <= side <= C.MAX_SIZE or side % C.SIZE_MULTIPLE:
+        if not R.MIN_SIZE <= side <= R.MAX_SIZE or side % R.SIZE_MULTIPLE:
             raise _invalid(f"size: must be {rule} (got {value.strip()!r}).", "size")
     return width, height
 
@@ -123,9 +122,9 @@ def _parse_size(value: Any) -> tuple[int, int]:
 def _parse_n(value: Any) -> int:
     if value is None:
         return 1
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= C.MAX_NUM_IMAGES:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= R.MAX_NUM_IMAGES:
         raise _invalid(
-            f"n: must be an integer from 1 to {C.MAX_NUM_IMAGES} (got {str(value)[:40]!r}).", "n"
+            f"n: must be an integer from 1 to {R.MAX_NUM_IMAGES} (got {str(value)[:40]!r}).", "n"
         )
     return value
 

@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import _constants as C
 from .._exceptions import InvalidRequestError, JaguarError, NotReadyError, ServerError
-from .._types import GenerateRequest, GenerationResult, HealthStatus, ModelInfo, validate_request
+from .._request import GenerateRequest, validate_request
+from .._results import GenerationResult, HealthStatus, ModelInfo
 from ._auth import require_admin_token, require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of

@@ -20,14 +20,13 @@ from pydantic import BaseModel
 from .. import _constants as C
 from .._exceptions import GenerationError, JaguarError, NotReadyError
 from .._logging import get_logger
-from .._types import (
-    GenerateRequest,
+from .._request import GenerateRequest, validate_request
+from .._results import (
     GenerationResult,
     HealthStatus,
     ModelInfo,
     ProgressEvent,
     check_schema_version,
-    validate_request,
 )
 from .._version import __version__
 from ._idempotency import IdempotencyStore

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from .._logging import get_logger
-from .._types import GenerationResult, JobStatus
+from .._results import GenerationResult, JobStatus
 from ..webhooks import sign_headers
 
 __all__ = ["HttpWebhookSender", "webhook_body"]

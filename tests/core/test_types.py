@@ -19,12 +19,13 @@ from jaguar_sdk import (
     validate_request,
 )
 from jaguar_sdk import _constants as C
-from jaguar_sdk._types import FIELD_RULES, check_schema_version
+from jaguar_sdk._request import MAX_PROMPT_CHARS, allowed_range
+from jaguar_sdk._results import check_schema_version
 
 BAD_INPUTS = [
     ({"prompt": ""}, "prompt"),
     ({"prompt": "   "}, "prompt"),
-    ({"prompt": "x" * (C.MAX_PROMPT_CHARS + 1)}, "prompt"),
+    ({"prompt": "x" * (MAX_PROMPT_CHARS + 1)}, "prompt"),
     ({"prompt": "a", "width": 1000}, "width"),
     ({"prompt": "a", "width": 48}, "width"),
     ({"prompt": "a", "height": 4096}, "height"),
@@ -56,7 +57,7 @@ def test_every_bound_names_the_field_and_range(data, field):
     err = info.value
     assert err.field == field
     assert str(err).startswith(f"{field}:")
-    rule = FIELD_RULES.get(field)
+    rule = allowed_range(field)
     if rule is not None:
         assert rule in err.message
     else:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from jaguar_sdk._types import GenerateRequest, GenerationResult, ProgressEvent
+from jaguar_sdk._request import GenerateRequest
+from jaguar_sdk._results import GenerationResult, ProgressEvent
 from jaguar_sdk.server._service import EngineLike, ProgressCallback
 from tests.support import FakeEngine, LiveServer, serve_engine
 

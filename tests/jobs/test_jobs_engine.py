@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from jaguar_sdk import JaguarClient, JobCancelledError, ProgressEvent
-from jaguar_sdk._types import GenerateRequest, GenerationResult
+from jaguar_sdk._request import GenerateRequest
+from jaguar_sdk._results import GenerationResult
 from jaguar_sdk.server._service import ProgressCallback
 from tests.jobs.conftest import GATE_TIMEOUT_S, ServerFactory
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jaguar_sdk import JaguarClient, JobCancelledError, NotFoundError, RateLimitError
+from jaguar_sdk._request import GenerateRequest
 from jaguar_sdk._transports.local import LocalTransport
-from jaguar_sdk._types import GenerateRequest
 from jaguar_sdk.server._service import JaguarService
 from tests.jobs.conftest import SteppingEngine
 from tests.support import FakeEngine

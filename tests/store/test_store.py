@@ -415,7 +415,7 @@ def test_unsafe_names_are_refused(volume: Path, hub: Path) -> None:
 def test_engine_loads_the_published_tiny_model_and_not_a_partial_one(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    from jaguar_sdk._types import ModelRef
+    from jaguar_sdk._results import ModelRef
     from jaguar_sdk.engine import Engine
 
     files = {

@@ -25,15 +25,9 @@ from functools import lru_cache
 
 from PIL import Image
 
-from jaguar_sdk._types import (
-    GeneratedImage,
-    GenerateRequest,
-    GenerationResult,
-    ModelInfo,
-    ModelRef,
-    ProgressEvent,
-    Timings,
-)
+from jaguar_sdk._images import GeneratedImage
+from jaguar_sdk._request import GenerateRequest
+from jaguar_sdk._results import GenerationResult, ModelInfo, ModelRef, ProgressEvent, Timings
 from jaguar_sdk.server._service import ProgressCallback
 
 __all__ = ["FakeEngine", "encode_solid_image"]

@@ -32,6 +32,7 @@ from jaguar_sdk import (
     RateLimitError,
     ServerError,
 )
+from jaguar_sdk._request import GenerateRequest
 from jaguar_sdk._transports._base import AsyncTransport, Call, SyncTransport
 from jaguar_sdk._transports.modal import (
     AsyncModalTransport,
@@ -39,7 +40,6 @@ from jaguar_sdk._transports.modal import (
     build_payload,
     map_modal_error,
 )
-from jaguar_sdk._types import GenerateRequest
 from tests.deploy.test_lifecycle import fake_hub, modal_env  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")

@@ -13,7 +13,7 @@ import pytest
 
 import deploy.app as deploy_app
 from jaguar_sdk._constants import SCHEMA_VERSION
-from jaguar_sdk._types import ModelInfo
+from jaguar_sdk._results import ModelInfo
 from jaguar_sdk.cli._client_commands import _print_model
 from jaguar_sdk.server._service import JaguarService
 from jaguar_sdk.weights.storage import LocalStorage

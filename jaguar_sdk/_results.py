@@ -1,32 +1,24 @@
-"""The wire contract: one request model and one result model, shared by every transport.
+"""What comes back: results, model info, health, progress and job status.
 
-HTTP sends these as JSON (image bytes base64-encoded), Modal methods send them as plain dicts
-(image bytes raw), and the in-process engine passes the objects themselves. Every bound is
-enforced here, so the client rejects a bad request before the network and the server rejects it
-again with the same message.
+These models are the wire contract of every answer, shared by every transport: HTTP sends them
+as JSON (image bytes base64-encoded), Modal methods as plain dicts (image bytes raw), and the
+in-process engine passes the objects themselves.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+import html
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import _constants as C
-from ._exceptions import IncompatibleVersionError, InvalidRequestError
-from ._images import GeneratedImage, render_result_html
+from ._exceptions import IncompatibleVersionError
+from ._images import GeneratedImage
 
 __all__ = [
-    "FIELD_RULES",
-    "GenerateRequest",
-    "GeneratedImage",
+    "FINISHED_STATES",
     "GenerationResult",
     "HealthStatus",
     "JobState",
@@ -34,171 +26,19 @@ __all__ = [
     "ModelInfo",
     "ModelRef",
     "ModelSource",
-    "OutputFormat",
     "ProgressEvent",
     "ProgressStage",
     "Timings",
     "check_schema_version",
-    "validate_request",
 ]
 
-OutputFormat = Literal["png", "jpeg", "webp"]
 ModelSource = Literal["volume", "huggingface", "local"]
-
-#: Human-readable allowed range of each request field, quoted in every validation error.
-FIELD_RULES: dict[str, str] = {
-    "prompt": f"a non-empty string of at most {C.MAX_PROMPT_CHARS} characters",
-    "width": f"an integer multiple of {C.SIZE_MULTIPLE} from {C.MIN_SIZE} to {C.MAX_SIZE}",
-    "height": f"an integer multiple of {C.SIZE_MULTIPLE} from {C.MIN_SIZE} to {C.MAX_SIZE}",
-    "steps": f"an integer from {C.MIN_STEPS} to {C.MAX_STEPS}",
-    "guidance_scale": f"a finite number from {C.MIN_GUIDANCE} to {C.MAX_GUIDANCE}",
-    "seed": f"null or an integer from {C.MIN_SEED} to {C.MAX_SEED} (2**32-1)",
-    "num_images": f"an integer from 1 to {C.MAX_NUM_IMAGES}",
-    "output_format": "one of 'png', 'jpeg' (or 'jpg'), 'webp'",
-    "quality": f"an integer from {C.MIN_QUALITY} to {C.MAX_QUALITY}",
-    "max_sequence_length": (
-        f"an integer from {C.MIN_MAX_SEQUENCE_LENGTH} to {C.MAX_MAX_SEQUENCE_LENGTH}"
-    ),
-}
-
-StrictInt = Annotated[int, Field(strict=True)]
 
 
 class _Wire(BaseModel):
-    """Base of every wire model (immutable; image bytes travel as standard base64 in JSON)."""
+    """Base of every answer model (immutable; image bytes travel as standard base64 in JSON)."""
 
     model_config = ConfigDict(frozen=True)
-
-
-class GenerateRequest(_Wire):
-    """One text-to-image request. Defaults follow the Shuttle Jaguar model card.
-
-    Args:
-        prompt: What to draw; 1 to 2000 characters after stripping whitespace.
-        width: Image width in pixels; a multiple of 16 from 64 to 2048. Default 1024.
-        height: Image height in pixels; a multiple of 16 from 64 to 2048. Default 1024.
-        steps: Denoising steps, 1 to 50. Jaguar is distilled for 4 (the default).
-        guidance_scale: Finite, 0 to 20. Default 3.5 (Jaguar has no guidance embedding, so
-            diffusers ignores it; it is kept for parity with the model card and other Flux models).
-        seed: 0 to 2**32-1, or ``None`` for a random seed; the result reports the seed used.
-        num_images: Images per request, 1 to 4.
-        output_format: ``"jpeg"`` (default, ~4 ms to encode), ``"png"`` (lossless, ~100 ms),
-            or ``"webp"``.
-        quality: 1 to 100, for JPEG and WebP. Default 90.
-        max_sequence_length: T5 prompt tokens, 16 to 512. Default 256.
-
-    Raises:
-        InvalidRequestError: Through :func:`validate_request`, naming the field and its range.
-
-    Example:
-        >>> GenerateRequest(prompt="a jaguar in the rain", width=768, seed=7).steps
-        4
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    prompt: str = Field(min_length=1, max_length=C.MAX_PROMPT_CHARS)
-    width: StrictInt = Field(C.DEFAULT_SIZE, ge=C.MIN_SIZE, le=C.MAX_SIZE)
-    height: StrictInt = Field(C.DEFAULT_SIZE, ge=C.MIN_SIZE, le=C.MAX_SIZE)
-    steps: StrictInt = Field(C.DEFAULT_STEPS, ge=C.MIN_STEPS, le=C.MAX_STEPS)
-    guidance_scale: float = Field(
-        C.DEFAULT_GUIDANCE, ge=C.MIN_GUIDANCE, le=C.MAX_GUIDANCE, allow_inf_nan=False
-    )
-    seed: StrictInt | None = Field(None, ge=C.MIN_SEED, le=C.MAX_SEED)
-    num_images: StrictInt = Field(C.DEFAULT_NUM_IMAGES, ge=1, le=C.MAX_NUM_IMAGES)
-    output_format: OutputFormat = C.DEFAULT_OUTPUT_FORMAT
-    quality: StrictInt = Field(C.DEFAULT_QUALITY, ge=C.MIN_QUALITY, le=C.MAX_QUALITY)
-    max_sequence_length: StrictInt = Field(
-        C.DEFAULT_MAX_SEQUENCE_LENGTH,
-        ge=C.MIN_MAX_SEQUENCE_LENGTH,
-        le=C.MAX_MAX_SEQUENCE_LENGTH,
-    )
-
-    @field_validator("prompt", mode="before")
-    @classmethod
-    def _strip_prompt(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
-
-    @field_validator("width", "height")
-    @classmethod
-    def _multiple_of_16(cls, value: int) -> int:
-        if value % C.SIZE_MULTIPLE:
-            raise ValueError(f"must be a multiple of {C.SIZE_MULTIPLE}")
-        return value
-
-    @field_validator("guidance_scale", mode="before")
-    @classmethod
-    def _finite_number(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        if not math.isfinite(value):
-            raise ValueError("must be finite")
-        return value
-
-    @field_validator("output_format", mode="before")
-    @classmethod
-    def _normalise_format(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            return "jpeg" if value == "jpg" else value
-        return value
-
-
-def _describe(error: Any) -> tuple[str | None, str]:
-    loc = [str(part) for part in error.get("loc", ()) if part != "body"]
-    field = loc[0] if loc else None
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    if error.get("type") == "extra_forbidden" and field:
-        allowed = ", ".join(GenerateRequest.model_fields)
-        return field, f"{field}: unknown field (allowed fields: {allowed})"
-    if error.get("type") == "missing" and field:
-        return field, f"{field}: required ({FIELD_RULES.get(field, 'missing')})"
-    rule = FIELD_RULES.get(field or "")
-    got = error.get("input")
-    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    text = f"{field}: {message}" if field else message
-    if rule:
-        text += f"; allowed: {rule}"
-    if field and "input" in error:
-        text += f" (got {shown})"
-    return field, text
-
-
-def invalid_request_from(exc: ValidationError) -> InvalidRequestError:
-    """Turn a pydantic error into an :class:`InvalidRequestError` naming field and range."""
-    errors = exc.errors()
-    described = [_describe(e) for e in errors]
-    field = described[0][0] if described else None
-    message = "; ".join(text for _, text in described) or "invalid request"
-    return InvalidRequestError(message, field=field)
-
-
-def validate_request(data: GenerateRequest | dict[str, Any]) -> GenerateRequest:
-    """Validate request data, raising :class:`InvalidRequestError` on any bound violation.
-
-    Args:
-        data: A :class:`GenerateRequest` or a plain dict of its fields.
-
-    Returns:
-        The validated request.
-
-    Raises:
-        InvalidRequestError: Naming the first field at fault and its allowed range.
-
-    Example:
-        >>> validate_request({"prompt": "a cat", "width": 512}).width
-        512
-    """
-    if isinstance(data, GenerateRequest):
-        return data
-    if not isinstance(data, dict):
-        raise InvalidRequestError("the request body must be a JSON object", field=None)
-    try:
-        return GenerateRequest.model_validate(data)
-    except ValidationError as exc:
-        raise invalid_request_from(exc) from None
 
 
 def check_schema_version(payload: dict[str, Any]) -> None:
@@ -290,8 +130,6 @@ class GenerationResult(_Wire):
         Returns:
             The paths written, in order.
         """
-        from pathlib import Path
-
         target = Path(path)
         if len(self.images) == 1:
             return [self.images[0].save(target, stem=stem or f"jaguar-{self.seed}")]
@@ -302,7 +140,7 @@ class GenerationResult(_Wire):
         ]
 
     def _repr_html_(self) -> str:
-        return render_result_html(self)
+        return _render_html(self)
 
 
 class HealthStatus(_Wire):
@@ -412,3 +250,29 @@ class JobStatus(_Wire):
     def done(self) -> bool:
         """Whether the job has finished (succeeded, failed or cancelled)."""
         return self.state in FINISHED_STATES
+
+
+def _render_html(result: GenerationResult) -> str:
+    """An HTML grid of a result's images with prompt, seed and timings (for Jupyter)."""
+    t = result.timings
+    cells = "".join(
+        f'<div style="flex:1 1 {max(160, 640 // max(1, len(result.images)))}px;max-width:512px">'
+        f'<img src="data:{img.mime_type};base64,{img.to_base64()}" '
+        'style="width:100%;height:auto;border-radius:4px"/></div>'
+        for img in result.images
+    )
+    caption = (
+        f"<b>{html.escape(result.prompt)}</b><br/>"
+        f"seed {result.seed} · {len(result.images)} image(s) · "
+        f"{result.images[0].width}x{result.images[0].height} {result.images[0].format} · "
+        f"total {t.total_s:.2f}s (inference {t.inference_s:.2f}s, decode {t.decode_s:.2f}s, "
+        f"encode {t.encode_s * 1000:.0f}ms) · {html.escape(result.model.id)} "
+        f"[{html.escape(result.model.source)}] · request {html.escape(result.request_id)}"
+        if result.images
+        else html.escape(result.prompt)
+    )
+    return (
+        '<div style="font-family:sans-serif;font-size:12px">'
+        f'<div style="display:flex;flex-wrap:wrap;gap:6px">{cells}</div>'
+        f'<div style="margin-top:4px;color:#555">{caption}</div></div>'
+    )

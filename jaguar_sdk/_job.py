@@ -1,0 +1,174 @@
+"""``Job``: a handle on a submitted job (blocking).
+
+GENERATED from ``_async_job.py`` by ``scripts/unasync.py``: edit that file, then run
+``python scripts/unasync.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from ._core import ClientCore, Plan
+from ._job_poller import JobPoller, ProgressHandler
+from ._operations import Operation
+from ._results import GenerationResult, JobStatus, ProgressEvent
+
+__all__ = ["Job"]
+
+
+class _JobClient(Protocol):
+    """What a job handle needs of its client (any client of the same flavour)."""
+
+    _core: ClientCore
+
+    def _run(self, plan: Plan) -> Any: ...
+
+
+class Job:
+    """A handle on a submitted job. Made by ``submit`` and ``get_job``.
+
+    Args:
+        client: The client whose transport reaches the job.
+        status: The job's latest known status.
+
+    Attributes:
+        id: The job id; keep it to pick the job up later with :meth:`from_id`.
+        last_status: The status from the latest poll.
+
+    Example:
+        >>> job = client.submit("a jaguar", seed=7)  # doctest: +SKIP
+        >>> (job.result(timeout=300)).save("jaguar.jpg")  # doctest: +SKIP
+    """
+
+    def __init__(self, client: _JobClient, status: JobStatus) -> None:
+        self._client = client
+        self.id = status.id
+        self.last_status = status
+
+    def _call(self, operation: Operation) -> Any:
+        return self._client._run(self._client._core.plan_job(operation, self.id))
+
+    @classmethod
+    def from_id(cls, job_id: str, client: _JobClient) -> Job:
+        """Pick up a job by id (e.g. one submitted by another process).
+
+        Args:
+            job_id: The id from ``job.id``.
+            client: A client reaching the same server or deployment.
+
+        Returns:
+            The handle, with the job's current status.
+
+        Raises:
+            NotFoundError: No such job (or it expired).
+
+        Example:
+            >>> job = Job.from_id("job_3f2a...", client)  # doctest: +SKIP
+        """
+        return cls(client, client._run(client._core.plan_job("job_status", job_id)))
+
+    def status(self) -> JobStatus:
+        """Fetch the job's current status.
+
+        Returns:
+            State, the latest progress event and every event so far.
+
+        Raises:
+            NotFoundError: The job expired or never existed.
+
+        Example:
+            >>> (job.status()).state  # doctest: +SKIP
+            'running'
+        """
+        status: JobStatus = self._call("job_status")
+        self.last_status = status
+        return status
+
+    def events(self, timeout: float | None = None) -> Iterator[ProgressEvent]:
+        """Yield the job's progress events in order, until it finishes.
+
+        Args:
+            timeout: Seconds to follow the job, or ``None`` for no limit.
+
+        Returns:
+            An iterator of events; the last one is ``done``, ``failed`` or ``cancelled``.
+
+        Raises:
+            JaguarTimeoutError: ``timeout`` passed first (the job keeps running).
+
+        Example:
+            >>> for event in job.events():  # doctest: +SKIP
+            ...     print(event.stage, event.step, event.total_steps)
+        """
+        poller = JobPoller(self.id, timeout)
+        while True:
+            status = self.status()
+            for event in poller.new_events(status):
+                yield event
+            if status.done:
+                return
+            time.sleep(poller.next_delay())
+
+    def wait(
+        self, timeout: float | None = None, *, on_progress: ProgressHandler | None = None
+    ) -> JobStatus:
+        """Block until the job finishes.
+
+        Args:
+            timeout: Seconds to wait, or ``None`` for no limit.
+            on_progress: Called with each new progress event, in order.
+
+        Returns:
+            The final status (``succeeded``, ``failed`` or ``cancelled``).
+
+        Raises:
+            JaguarTimeoutError: ``timeout`` passed first (the job keeps running).
+
+        Example:
+            >>> (job.wait(120, on_progress=print)).state  # doctest: +SKIP
+            'succeeded'
+        """
+        for event in self.events(timeout):
+            if on_progress is not None:
+                on_progress(event)
+        return self.last_status
+
+    def result(self, timeout: float | None = None) -> GenerationResult:
+        """Wait for the job, then fetch its result.
+
+        Args:
+            timeout: Seconds to wait, or ``None`` for no limit.
+
+        Returns:
+            The generation result.
+
+        Raises:
+            JobCancelledError: The job was cancelled.
+            JaguarTimeoutError: ``timeout`` passed first.
+            GenerationError: The job failed (or the error it failed with).
+
+        Example:
+            >>> (job.result(timeout=300)).image.save("out.jpg")  # doctest: +SKIP
+        """
+        self.wait(timeout)
+        result: GenerationResult = self._call("job_result")
+        return result
+
+    def cancel(self) -> JobStatus:
+        """Cancel the job: at once if queued, at the next denoising step if running.
+
+        Returns:
+            The status after the request; poll (or :meth:`wait`) to see it become
+            ``cancelled`` when it was running.
+
+        Example:
+            >>> job.cancel()  # doctest: +SKIP
+        """
+        status: JobStatus = self._call("job_cancel")
+        self.last_status = status
+        return status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, state={self.last_status.state!r})"
