@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from jaguar_sdk._results import ModelInfo
     from jaguar_sdk.engine import Engine
     from jaguar_sdk.server._service import EngineLike, JaguarService
-    from jaguar_sdk.weights.store import EnsureResult, Fetcher, WeightStore
-    from jaguar_sdk.weights.update_check import UpdateChecker
+    from jaguar_sdk.weights import EnsureResult, Fetcher, UpdateChecker, WeightStore
 
 __all__ = [
     "CLASS_NAME",
@@ -170,7 +169,7 @@ def cls_options(s: DeploySettings, image: modal.Image, volume: modal.Volume) -> 
 
 # --- runtime helpers (run in the container, or in-process under `.local()` in tests) ---------
 def _default_fetcher() -> Fetcher:
-    from jaguar_sdk.weights.store import HubFetcher
+    from jaguar_sdk.weights import HubFetcher
 
     return HubFetcher()
 
@@ -247,7 +246,7 @@ class JaguarModel:
             service.close()
 
     def _new_update_checker(self) -> UpdateChecker:
-        from jaguar_sdk.weights.update_check import UpdateChecker, followed_branch
+        from jaguar_sdk.weights import UpdateChecker, followed_branch
 
         s = self._settings
         # `fetcher_factory` is looked up when a check runs (tests swap it), never at info time
@@ -265,7 +264,7 @@ class JaguarModel:
         return {"update_check": self._update_checker.check(info.model.revision)}
 
     def _store(self) -> WeightStore:
-        from jaguar_sdk.weights.store import WeightStore
+        from jaguar_sdk.weights import WeightStore
 
         root = Path(os.environ.get(ENV_WEIGHTS_DIR) or WEIGHTS_MOUNT)
         commit, reload = _volume_hooks(volume)

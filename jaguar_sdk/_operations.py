@@ -41,7 +41,8 @@ class OperationSpec:
             operations, which act on a spawned ``FunctionCall``.
         takes_request: Whether the call carries a :class:`~jaguar_sdk.GenerateRequest`.
         takes_job_id: Whether the call names a job.
-        admin: Whether it needs the admin token over HTTP.
+        auth: What the HTTP route asks for: ``"none"``, the API ``"token"`` or the
+            ``"admin"`` token (admin routes are always authenticated).
         retried: Whether transient failures are retried by default (a reload that timed out
             may still be running, so it is not).
     """
@@ -53,7 +54,7 @@ class OperationSpec:
     modal_method: str | None
     takes_request: bool = False
     takes_job_id: bool = False
-    admin: bool = False
+    auth: Literal["none", "token", "admin"] = "token"
     retried: bool = True
 
 
@@ -64,9 +65,9 @@ OPERATIONS: dict[Operation, OperationSpec] = {
             "generate", GenerationResult, "POST", "/v1/generate", "generate", takes_request=True
         ),
         OperationSpec("info", ModelInfo, "GET", "/v1/info", "info"),
-        OperationSpec("health", HealthStatus, "GET", "/v1/health", "health"),
+        OperationSpec("health", HealthStatus, "GET", "/v1/health", "health", auth="none"),
         OperationSpec(
-            "reload", ModelInfo, "POST", "/v1/admin/reload", "reload", admin=True, retried=False
+            "reload", ModelInfo, "POST", "/v1/admin/reload", "reload", auth="admin", retried=False
         ),
         OperationSpec("submit", JobStatus, "POST", "/v1/jobs", "generate", takes_request=True),
         OperationSpec("job_status", JobStatus, "GET", "/v1/jobs/{job_id}", None, takes_job_id=True),

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import ConfigurationError, InvalidRequestError
 
 if TYPE_CHECKING:
-    from ..weights.store import Fetcher
-    from ..weights.versions import ModelVersions, RevisionInfo
+    from ..weights import Fetcher, ModelVersions, RevisionInfo
 
 __all__ = ["register_model"]
 
@@ -78,8 +77,7 @@ def register_model(model_subparsers: Any) -> None:
 
 
 def _versions(args: argparse.Namespace) -> ModelVersions:
-    from ..weights.storage import LocalStorage, ModalVolumeStorage, Storage
-    from ..weights.versions import ModelVersions
+    from ..weights import LocalStorage, ModalVolumeStorage, ModelVersions, Storage
 
     storage: Storage
     if args.root:
@@ -95,7 +93,7 @@ def _versions(args: argparse.Namespace) -> ModelVersions:
 
 
 def _fetcher(args: argparse.Namespace) -> Fetcher:
-    from ..weights.store import HubFetcher, LocalFolderFetcher
+    from ..weights import HubFetcher, LocalFolderFetcher
 
     if args.hub_dir:
         return LocalFolderFetcher(Path(args.hub_dir))

@@ -95,8 +95,8 @@ def create_app(
 
         service.jobs.webhook_sender = HttpWebhookSender(webhook_secret)
     install_error_handlers(app)
-    app.include_router(build_router(), prefix="/v1")
-    app.include_router(build_jobs_router(), prefix="/v1")
+    app.include_router(build_router())  # paths from the table of operations
+    app.include_router(build_jobs_router())
     app.include_router(build_openai_router(), prefix="/v1")
     app.add_middleware(RequestContextMiddleware)
     return app

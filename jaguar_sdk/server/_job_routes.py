@@ -6,18 +6,23 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from .._exceptions import InvalidRequestError
 from .._request import GenerateRequest, validate_request
 from .._results import GenerationResult, JobStatus
-from ._auth import require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
 from ._job_store import JobStore
-from ._routes import idempotency_key_of, max_body_of, result_response, service_of
+from ._routes import (
+    idempotency_key_of,
+    max_body_of,
+    operation_route,
+    result_response,
+    service_of,
+)
 
 __all__ = [
     "JobBackend",
@@ -167,16 +172,17 @@ def _json(status: JobStatus, code: int = 200) -> Response:
 
 
 def build_jobs_router() -> APIRouter:
-    """The job routes, to mount at ``/v1``.
+    """The job routes (paths from the table of operations).
 
     Returns:
         A router with ``POST /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/result`` and
         ``POST /jobs/{id}/cancel``.
     """
-    router = APIRouter(dependencies=[Depends(require_api_token)], tags=["jobs"])
+    router = APIRouter(tags=["jobs"])
 
-    @router.post(
-        "/jobs",
+    @operation_route(
+        router,
+        "submit",
         summary="Submit a generation job (202); poll it, or get a signed webhook",
         status_code=202,
         response_model=JobStatus,
@@ -201,12 +207,15 @@ def build_jobs_router() -> APIRouter:
         )
         return _json(status, 202)
 
-    @router.get("/jobs/{job_id}", summary="A job's state and progress", response_model=JobStatus)
+    @operation_route(
+        router, "job_status", summary="A job's state and progress", response_model=JobStatus
+    )
     async def status(request: Request, job_id: str) -> Response:
         return _json(await run_in_threadpool(job_backend_of(request).status, job_id))
 
-    @router.get(
-        "/jobs/{job_id}/result",
+    @operation_route(
+        router,
+        "job_result",
         summary="A finished job's result (409 while pending or when cancelled)",
         response_model=GenerationResult,
         responses={409: {"model": ErrorBody, "description": "Pending or cancelled"}},
@@ -215,8 +224,9 @@ def build_jobs_router() -> APIRouter:
         out = await run_in_threadpool(job_backend_of(request).result, job_id)
         return result_response(out, request.headers.get("accept"))
 
-    @router.post(
-        "/jobs/{job_id}/cancel",
+    @operation_route(
+        router,
+        "job_cancel",
         summary="Cancel a job (at once if queued, at the next step if running)",
         response_model=JobStatus,
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 from starlette.concurrency import run_in_threadpool
 
 from .. import _constants as C
 from .._exceptions import InvalidRequestError, JaguarError, NotReadyError, ServerError
+from .._operations import OPERATIONS, Operation
 from .._request import GenerateRequest, validate_request
 from .._results import GenerationResult, HealthStatus, ModelInfo
 from ._auth import require_admin_token, require_api_token
@@ -24,6 +27,7 @@ __all__ = [
     "build_router",
     "idempotency_key_of",
     "max_body_of",
+    "operation_route",
     "result_json",
     "result_response",
     "service_of",
@@ -117,19 +121,30 @@ def _json(model: HealthStatus | ModelInfo, status_code: int = 200) -> Response:
     )
 
 
+def operation_route(
+    router: APIRouter, name: Operation, **kwargs: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route decorator of an operation: method and path from the table of operations, and
+    the token its ``auth`` asks for (admin routes are always authenticated)."""
+    spec = OPERATIONS[name]
+    add = router.post if spec.http_method == "POST" else router.get
+    guard = {"token": [Depends(require_api_token)], "admin": [Depends(require_admin_token)]}
+    return add(spec.http_path, dependencies=guard.get(spec.auth, []), **kwargs)
+
+
 def build_router() -> APIRouter:
-    """The ``/v1`` routes (without the OpenAI-compatible ones).
+    """The native routes (paths from the table of operations), plus ``/v1/ready``.
 
     Returns:
-        A router to mount at ``/v1``.
+        A router to mount at the root.
     """
     router = APIRouter()
 
-    @router.post(
-        "/generate",
+    @operation_route(
+        router,
+        "generate",
         summary="Generate images from a prompt",
         tags=["generation"],
-        dependencies=[Depends(require_api_token)],
         response_model=None,
         responses={
             200: {
@@ -176,19 +191,20 @@ def build_router() -> APIRouter:
         )
         return result_response(result, request.headers.get("accept"))
 
-    @router.get(
-        "/info",
+    @operation_route(
+        router,
+        "info",
         summary="What model is being served",
         tags=["model"],
-        dependencies=[Depends(require_api_token)],
         response_model=ModelInfo,
         responses={401: _ERRORS[401], 503: _ERRORS[503]},
     )
     async def info(request: Request) -> Response:
         return _json(await run_in_threadpool(service_of(request).info))
 
-    @router.get(
-        "/health",
+    @operation_route(
+        router,
+        "health",
         summary="Liveness: always 200, with the loading state",
         tags=["health"],
         response_model=HealthStatus,
@@ -197,7 +213,7 @@ def build_router() -> APIRouter:
         return _json(service_of(request).health())
 
     @router.get(
-        "/ready",
+        "/v1/ready",
         summary="Readiness: 200 when a generate request would run now, else 503",
         tags=["health"],
         response_model=HealthStatus,
@@ -209,11 +225,11 @@ def build_router() -> APIRouter:
             return _json(status)
         raise NotReadyError(f"The model is not ready: {status.detail or status.status}.")
 
-    @router.post(
-        "/admin/reload",
+    @operation_route(
+        router,
+        "reload",
         summary="Reload the model (verify-or-download, then swap in without dropping requests)",
         tags=["admin"],
-        dependencies=[Depends(require_admin_token)],
         response_model=ModelInfo,
         responses={
             401: _ERRORS[401],

@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 
 from .. import _constants as C
 from .._exceptions import GenerationError, JaguarError, NotReadyError
 from .._logging import get_logger
+from .._operations import OPERATIONS, Operation
 from .._request import GenerateRequest, validate_request
 from .._results import (
     GenerationResult,
@@ -102,6 +103,23 @@ class JaguarService:
         self._max_jobs = max_jobs
         self._job_ttl_s = job_ttl_s
         self._info_extras = info_extras
+        # One handler per operation of the table (a test checks none is missing).
+        self._handlers: dict[Operation, Callable[[dict[str, Any], str], BaseModel]] = {
+            "generate": lambda p, rid: self.generate(
+                p.get("request") or {}, request_id=rid, idempotency_key=p.get("idempotency_key")
+            ),
+            "info": lambda p, rid: self.info(),
+            "health": lambda p, rid: self.health(),
+            "reload": lambda p, rid: self.reload(),
+            "submit": lambda p, rid: self.jobs.submit(
+                validate_request(p.get("request") or {}),
+                request_id=rid,
+                idempotency_key=p.get("idempotency_key"),
+            ),
+            "job_status": lambda p, rid: self.jobs.status(str(p.get("job_id"))),
+            "job_result": lambda p, rid: self.jobs.result(str(p.get("job_id"))),
+            "job_cancel": lambda p, rid: self.jobs.cancel(str(p.get("job_id"))),
+        }
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -263,33 +281,10 @@ class JaguarService:
         request_id = payload.get("request_id") or new_request_id()
         try:
             check_schema_version(payload)
-            out: BaseModel
-            if operation == "generate":
-                out = self.generate(
-                    payload.get("request") or {},
-                    request_id=request_id,
-                    idempotency_key=payload.get("idempotency_key"),
-                )
-            elif operation == "info":
-                out = self.info()
-            elif operation == "health":
-                out = self.health()
-            elif operation == "reload":
-                out = self.reload()
-            elif operation == "submit":
-                out = self.jobs.submit(
-                    validate_request(payload.get("request") or {}),
-                    request_id=request_id,
-                    idempotency_key=payload.get("idempotency_key"),
-                )
-            elif operation == "job_status":
-                out = self.jobs.status(str(payload.get("job_id")))
-            elif operation == "job_result":
-                out = self.jobs.result(str(payload.get("job_id")))
-            elif operation == "job_cancel":
-                out = self.jobs.cancel(str(payload.get("job_id")))
-            else:
+            spec = OPERATIONS.get(cast(Operation, operation))
+            if spec is None:
                 raise JaguarError(f"unknown operation {operation!r}", code="not_found")
+            out: BaseModel = self._handlers[spec.name](payload, request_id)
             return out.model_dump()
         except JaguarError as exc:
             if exc.request_id is None:

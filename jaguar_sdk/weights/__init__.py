@@ -15,17 +15,10 @@ Example:
     ... # doctest: +SKIP
 """
 
+from .fetchers import ALLOW_PATTERNS, Fetcher, HubFetcher, LocalFolderFetcher, RemoteFile
 from .manifest import Manifest, ManifestError, VerifyReport
 from .storage import LocalStorage, ModalVolumeStorage, Storage
-from .store import (
-    ALLOW_PATTERNS,
-    EnsureResult,
-    Fetcher,
-    HubFetcher,
-    LocalFolderFetcher,
-    RemoteFile,
-    WeightStore,
-)
+from .store import EnsureResult, WeightStore
 from .update_check import UpdateChecker, followed_branch
 from .versions import ModelVersions, RevisionInfo, UpdateResult
 

@@ -36,322 +36,38 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Literal
 
 from ._locking import LockFile
-
-if TYPE_CHECKING:
-    from .versions import ModelVersions
+from ._progress import ByteBar
+from .fetchers import ALLOW_PATTERNS, Fetcher, is_commit
+from .layout import safe_name
 from .manifest import (
-    MANIFEST_NAME,
     ByteProgress,
     Manifest,
     ManifestError,
     VerifyReport,
     build_manifest,
-    hash_file,
     read_manifest,
     verify_folder,
     write_manifest,
 )
+from .storage import LocalStorage
+from .versions import ModelVersions
 
-__all__ = [
-    "ALLOW_PATTERNS",
-    "MANIFEST_NAME",
-    "EnsureResult",
-    "FetchInterruptedError",
-    "Fetcher",
-    "HubFetcher",
-    "LocalFolderFetcher",
-    "Manifest",
-    "RemoteFile",
-    "VerifyReport",
-    "WeightStore",
-]
+__all__ = ["EnsureResult", "WeightStore"]
 
 logger = logging.getLogger("jaguar_sdk.weights.store")
 
-#: What a FluxPipeline needs from the Hub repo. Never the 23.8 GB single-file checkpoint, the fp8
-#: file or the GGUF folder that the shuttle-jaguar repo also holds.
-ALLOW_PATTERNS: tuple[str, ...] = (
-    "model_index.json",
-    "scheduler/*",
-    "text_encoder/*",
-    "text_encoder_2/*",
-    "tokenizer/*",
-    "tokenizer_2/*",
-    "transformer/*",
-    "vae/*",
-)
-
-_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_SAFE_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-
 StoreSource = Literal["volume", "huggingface"]
-
-
-class FetchInterruptedError(RuntimeError):
-    """A (test) fetcher stopped part-way, as a crashed download would."""
-
-
-class Fetcher(Protocol):
-    """Where weights come from (the Hub, or a local folder standing in for it)."""
-
-    def resolve(self, repo_id: str, revision: str) -> str:
-        """Turn a branch or tag (``"main"``) into the commit it points at now."""
-        ...
-
-    def fetch(
-        self, repo_id: str, revision: str, dest_dir: Path, allow_patterns: Sequence[str]
-    ) -> str:
-        """Download the files matching ``allow_patterns`` into ``dest_dir``.
-
-        Returns:
-            The resolved revision (commit) actually downloaded.
-        """
-        ...
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a remote revision, as listed without downloading it.
-
-    Attributes:
-        path: Path in the repo, ``/``-separated.
-        size: Size in bytes.
-        sha256: Content hash where the source knows it (Hub LFS files, local mirrors); ``None``
-            for small non-LFS Hub files (always re-fetched: they are a few KB).
-    """
-
-    path: str
-    size: int
-    sha256: str | None
-
-
-class FileListingFetcher(Fetcher, Protocol):
-    """A fetcher that can list a revision's files with hashes and fetch only some of them
-    (what an incremental update needs)."""
-
-    def list_files(
-        self, repo_id: str, revision: str, allow_patterns: Sequence[str]
-    ) -> list[RemoteFile]:
-        """The files matching ``allow_patterns`` at commit ``revision``, without downloading."""
-        ...
-
-    def fetch_files(
-        self, repo_id: str, revision: str, paths: Sequence[str], dest_dir: Path
-    ) -> None:
-        """Download exactly ``paths`` of commit ``revision`` into ``dest_dir``."""
-        ...
-
-
-def _is_commit(revision: str) -> bool:
-    return bool(_SHA_RE.match(revision))
-
-
-def _safe(name: str, what: str) -> str:
-    safe = name.replace("/", "--")
-    if not _SAFE_RE.match(safe) or safe in {".", ".."} or safe.startswith("."):
-        raise ValueError(f"unsupported {what} {name!r}: use letters, digits, '.', '_', '-', '/'")
-    return safe
-
-
-def _matches(rel: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(rel, p) for p in patterns)
-
-
-def glob_escape(path: str) -> str:
-    """``path`` as an fnmatch pattern matching only itself."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
-
-
-class HubFetcher:
-    """Downloads from the Hugging Face Hub with ``snapshot_download`` (Xet high-performance mode).
-
-    The token comes from ``HF_TOKEN`` (the Modal secret ``huggingface-secret`` sets it), where set.
-
-    Example:
-        >>> store.ensure("shuttleai/shuttle-jaguar", "main", fetch=HubFetcher())  # doctest: +SKIP
-    """
-
-    def __init__(self, *, token: str | None = None) -> None:
-        self._token = token
-
-    def _token_value(self) -> str | None:
-        return self._token or os.environ.get("HF_TOKEN") or None
-
-    def resolve(self, repo_id: str, revision: str) -> str:
-        """Ask the Hub which commit ``revision`` points at (one small API call)."""
-        if _is_commit(revision):
-            return revision
-        from huggingface_hub import HfApi
-
-        sha = HfApi(token=self._token_value()).model_info(repo_id, revision=revision).sha
-        if not sha:
-            raise RuntimeError(f"the Hub did not report a commit for {repo_id}@{revision}")
-        return str(sha)
-
-    def fetch(
-        self, repo_id: str, revision: str, dest_dir: Path, allow_patterns: Sequence[str]
-    ) -> str:
-        """Download the allowed files of ``repo_id`` at ``revision`` into ``dest_dir``."""
-        os.environ.setdefault("HF_XET_HIGH_PERFORMANCE", "1")
-        from huggingface_hub import snapshot_download
-
-        commit = self.resolve(repo_id, revision)
-        snapshot_download(
-            repo_id,
-            revision=commit,
-            local_dir=dest_dir,
-            allow_patterns=list(allow_patterns),
-            token=self._token_value(),
-        )
-        # snapshot_download keeps its bookkeeping in <local_dir>/.cache: not part of the model.
-        shutil.rmtree(dest_dir / ".cache", ignore_errors=True)
-        return commit
-
-    def list_files(
-        self, repo_id: str, revision: str, allow_patterns: Sequence[str]
-    ) -> list[RemoteFile]:
-        """List a commit's files with sizes and LFS sha256 (one API call, nothing downloaded)."""
-        from huggingface_hub import HfApi
-
-        info = HfApi(token=self._token_value()).model_info(
-            repo_id, revision=revision, files_metadata=True
-        )
-        out: list[RemoteFile] = []
-        for sibling in info.siblings or []:
-            name = str(sibling.rfilename)
-            if not _matches(name, allow_patterns):
-                continue
-            lfs = getattr(sibling, "lfs", None)
-            sha = getattr(lfs, "sha256", None) if lfs is not None else None
-            out.append(RemoteFile(name, int(sibling.size or 0), str(sha) if sha else None))
-        return sorted(out, key=lambda f: f.path)
-
-    def fetch_files(
-        self, repo_id: str, revision: str, paths: Sequence[str], dest_dir: Path
-    ) -> None:
-        """Download exactly ``paths`` (``snapshot_download`` with the paths as patterns)."""
-        if not paths:
-            return
-        os.environ.setdefault("HF_XET_HIGH_PERFORMANCE", "1")
-        from huggingface_hub import snapshot_download
-
-        snapshot_download(
-            repo_id,
-            revision=revision,
-            local_dir=dest_dir,
-            allow_patterns=[glob_escape(p) for p in paths],
-            token=self._token_value(),
-        )
-        shutil.rmtree(dest_dir / ".cache", ignore_errors=True)
-
-
-class LocalFolderFetcher:
-    """A stand-in for the Hub: copies from ``source_root/<repo_id>/<revision>/``.
-
-    Branches resolve through ``source_root/<repo_id>/refs/<branch>`` (a file holding the commit),
-    as in the Hub cache layout; a revision without a ref resolves to itself. Useful for tests and
-    for air-gapped mirrors.
-
-    Args:
-        source_root: The mirror's root.
-        fail_after_files: Raise :class:`FetchInterruptedError` after copying this many files.
-        on_file: Called with the running count after each file is copied (tests use it to kill
-            the process mid-download).
-
-    Attributes:
-        fetches: How many times :meth:`fetch` or :meth:`fetch_files` ran.
-        resolves: How many times :meth:`resolve` ran.
-        files_fetched: Files copied so far (what a download would have transferred).
-        bytes_fetched: Bytes copied so far.
-    """
-
-    def __init__(
-        self,
-        source_root: Path,
-        *,
-        fail_after_files: int | None = None,
-        on_file: Callable[[int], None] | None = None,
-    ) -> None:
-        self.source_root = Path(source_root)
-        self.fail_after_files = fail_after_files
-        self.on_file = on_file
-        self.fetches = 0
-        self.resolves = 0
-        self.files_fetched = 0
-        self.bytes_fetched = 0
-
-    def resolve(self, repo_id: str, revision: str) -> str:
-        """The commit a branch points at in the mirror."""
-        self.resolves += 1
-        ref = self.source_root / repo_id / "refs" / revision
-        return ref.read_text(encoding="utf-8").strip() if ref.is_file() else revision
-
-    def fetch(
-        self, repo_id: str, revision: str, dest_dir: Path, allow_patterns: Sequence[str]
-    ) -> str:
-        """Copy the files matching ``allow_patterns``."""
-        self.fetches += 1
-        commit = self.resolve(repo_id, revision)
-        src = self.source_root / repo_id / commit
-        if not src.is_dir():
-            raise FileNotFoundError(f"{repo_id}@{revision} is not in the mirror {self.source_root}")
-        rels = [p.relative_to(src).as_posix() for p in sorted(src.rglob("*")) if p.is_file()]
-        self._copy(src, [r for r in rels if _matches(r, allow_patterns)], dest_dir)
-        return commit
-
-    def _source(self, repo_id: str, commit: str) -> Path:
-        src = self.source_root / repo_id / commit
-        if not src.is_dir():
-            raise FileNotFoundError(f"{repo_id}@{commit} is not in the mirror {self.source_root}")
-        return src
-
-    def _copy(self, src: Path, rels: Sequence[str], dest_dir: Path) -> None:
-        for copied, rel in enumerate(rels):
-            if self.fail_after_files is not None and copied >= self.fail_after_files:
-                raise FetchInterruptedError(f"interrupted after {copied} files")
-            target = dest_dir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src / rel, target)
-            self.files_fetched += 1
-            self.bytes_fetched += target.stat().st_size
-            if self.on_file is not None:
-                self.on_file(copied + 1)
-
-    def list_files(
-        self, repo_id: str, revision: str, allow_patterns: Sequence[str]
-    ) -> list[RemoteFile]:
-        """The mirror's files for ``revision`` with sizes and sha256 (hashed here)."""
-        src = self._source(repo_id, self.resolve(repo_id, revision))
-        out: list[RemoteFile] = []
-        for path in sorted(p for p in src.rglob("*") if p.is_file()):
-            rel = path.relative_to(src).as_posix()
-            if _matches(rel, allow_patterns):
-                out.append(RemoteFile(rel, path.stat().st_size, hash_file(path)))
-        return out
-
-    def fetch_files(
-        self, repo_id: str, revision: str, paths: Sequence[str], dest_dir: Path
-    ) -> None:
-        """Copy exactly ``paths`` (counted in ``files_fetched``/``bytes_fetched``)."""
-        self.fetches += 1
-        src = self._source(repo_id, self.resolve(repo_id, revision))
-        missing = [p for p in paths if not (src / p).is_file()]
-        if missing:
-            raise FileNotFoundError(f"not in the mirror for {repo_id}@{revision}: {missing[:5]}")
-        self._copy(src, list(paths), dest_dir)
 
 
 @dataclass(frozen=True)
@@ -377,27 +93,6 @@ class EnsureResult:
 
 def _noop() -> None:
     return None
-
-
-class _Bar:
-    """A tqdm byte bar when tqdm is importable and progress is wanted; otherwise nothing."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self._bar: Any = None
-        if enabled and total > 0:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # pragma: no cover - tqdm ships with the engine extra
-                return
-            self._bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 def _tree_bytes(folder: Path) -> int:
@@ -471,14 +166,19 @@ class WeightStore:
 
     def revision_dir(self, repo_id: str, revision: str) -> Path:
         """Where the published copy of ``repo_id`` at commit ``revision`` lives."""
-        return self.models_dir / _safe(repo_id, "repo id") / _safe(revision, "revision")
+        return self.models_dir / safe_name(repo_id, "repo id") / safe_name(revision, "revision")
 
     def _ref_path(self, repo_id: str, revision: str) -> Path:
-        return self.models_dir / _safe(repo_id, "repo id") / "refs" / _safe(revision, "revision")
+        return (
+            self.models_dir
+            / safe_name(repo_id, "repo id")
+            / "refs"
+            / safe_name(revision, "revision")
+        )
 
     def _known_commit(self, repo_id: str, revision: str) -> str | None:
         """The commit a revision maps to without any network: itself, or the stored ref."""
-        if _is_commit(revision):
+        if is_commit(revision):
             return revision
         try:
             text = self._ref_path(repo_id, revision).read_text(encoding="utf-8").strip()
@@ -537,12 +237,12 @@ class WeightStore:
         Returns:
             The report: missing, extra, size-mismatched and hash-mismatched files.
         """
-        bar: _Bar | None = None
+        bar: ByteBar | None = None
         callback: ByteProgress | None = None
         if callable(progress):
             callback = progress
         elif full and progress:
-            bar = _Bar(_tree_bytes(path) if path.is_dir() else 0, "verify", True)
+            bar = ByteBar(_tree_bytes(path) if path.is_dir() else 0, "verify", True)
             callback = bar.update
         try:
             return verify_folder(path, full=full, progress=callback)
@@ -600,7 +300,8 @@ class WeightStore:
             return found
 
         lock = LockFile(
-            self.locks_dir / f"{_safe(repo_id, 'repo id')}--{_safe(commit, 'revision')}.lock",
+            self.locks_dir
+            / f"{safe_name(repo_id, 'repo id')}--{safe_name(commit, 'revision')}.lock",
             stale_after_s=self.lock_stale_after_s,
         )
         try:
@@ -626,7 +327,7 @@ class WeightStore:
             return None
         report = self._usable(path, repo_id, commit, full=False)
         if report.ok and force:
-            bar = _Bar(read_manifest(path).total_bytes, "verify", progress)
+            bar = ByteBar(read_manifest(path).total_bytes, "verify", progress)
             try:
                 report = verify_folder(path, full=True, progress=bar.update)
             finally:
@@ -676,13 +377,13 @@ class WeightStore:
         replace: bool,
     ) -> EnsureResult:
         stamp = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
-        staging = self.staging_dir / f"{_safe(repo_id, 'repo id')}--{commit[:40]}--{stamp}"
+        staging = self.staging_dir / f"{safe_name(repo_id, 'repo id')}--{commit[:40]}--{stamp}"
         staging.mkdir(parents=True)
         logger.info("downloading %s@%s into %s", repo_id, commit, staging)
         try:
             resolved = fetch.fetch(repo_id, commit, staging, ALLOW_PATTERNS)
             self._stage("downloaded")
-            bar = _Bar(_tree_bytes(staging), "hash", progress)
+            bar = ByteBar(_tree_bytes(staging), "hash", progress)
             try:
                 manifest = build_manifest(staging, repo_id, resolved, progress=bar.update)
             finally:
@@ -749,9 +450,6 @@ class WeightStore:
             A :class:`~jaguar_sdk.weights.versions.ModelVersions` that commits through this
             store's ``commit`` hook.
         """
-        from .storage import LocalStorage
-        from .versions import ModelVersions
-
         return ModelVersions(
             LocalStorage(self.root), repo_id, progress=progress, commit=self._safe_commit
         )
@@ -789,7 +487,7 @@ class WeightStore:
             >>> store.ensure_current("shuttleai/shuttle-jaguar", "main", fetch=HubFetcher())
             ... # doctest: +SKIP
         """
-        if not _is_commit(revision):
+        if not is_commit(revision):
             self._safe_reload()
             current = self.current(repo_id)
             if current is not None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .store import Fetcher, _is_commit
+from .fetchers import Fetcher, is_commit
 
 __all__ = ["DEFAULT_UPDATE_CHECK_TTL_S", "UpdateChecker", "followed_branch"]
 
@@ -37,7 +37,7 @@ def followed_branch(model_revision: str) -> str:
     A branch or tag is followed as is; a pinned full commit follows ``main`` (the check then
     says whether ``main`` moved past the pin).
     """
-    return "main" if _is_commit(model_revision) else model_revision
+    return "main" if is_commit(model_revision) else model_revision
 
 
 class UpdateChecker:

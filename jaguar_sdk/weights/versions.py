@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidRequestError, JaguarError, NotFoundError
+from ._progress import ByteBar
+from .fetchers import ALLOW_PATTERNS, Fetcher, RemoteFile, is_commit
+from .layout import safe_name
 from .manifest import (
     MANIFEST_NAME,
     FileEntry,
@@ -36,7 +39,6 @@ from .manifest import (
     write_manifest,
 )
 from .storage import Storage
-from .store import ALLOW_PATTERNS, Fetcher, RemoteFile, _Bar, _is_commit, _safe
 
 __all__ = [
     "CURRENT_NAME",
@@ -205,12 +207,12 @@ class ModelVersions:
         self.progress = progress
         self._commit = commit
         self._on_stage = on_stage
-        self.repo_dir = f"models/{_safe(repo_id, 'repo id')}"
+        self.repo_dir = f"models/{safe_name(repo_id, 'repo id')}"
 
     # --- layout and pointers -----------------------------------------------------------------
     def revision_path(self, revision: str) -> str:
         """The folder of a commit, relative to the storage root."""
-        return f"{self.repo_dir}/{_safe(revision, 'revision')}"
+        return f"{self.repo_dir}/{safe_name(revision, 'revision')}"
 
     def _stage(self, name: str) -> None:
         if self._on_stage is not None:
@@ -255,12 +257,12 @@ class ModelVersions:
                 raise RevisionNotFoundError(f"no current revision set for {self.repo_id}")
             return current
         try:
-            ref = self.storage.read_bytes(f"{self.repo_dir}/refs/{_safe(revision, 'revision')}")
+            ref = self.storage.read_bytes(f"{self.repo_dir}/refs/{safe_name(revision, 'revision')}")
             return ref.decode().strip()
         except FileNotFoundError:
             pass
         names = self._revision_names()
-        if revision in names or _is_commit(revision):
+        if revision in names or is_commit(revision):
             return revision
         matches = [n for n in names if len(revision) >= 7 and n.startswith(revision)]
         if len(matches) == 1:
@@ -370,7 +372,7 @@ class ModelVersions:
             else:
                 present.append(expected[rel])
         if full:
-            bar = _Bar(sum(f.size for f in present), "verify", self.progress)
+            bar = ByteBar(sum(f.size for f in present), "verify", self.progress)
             try:
                 for entry in present:
                     digest = hashlib.sha256()
@@ -468,9 +470,9 @@ class ModelVersions:
         )
 
     def _finish(self, branch: str, commit: str, switch: bool) -> None:
-        if branch != commit and not _is_commit(branch):
+        if branch != commit and not is_commit(branch):
             self.storage.write_bytes(
-                f"{self.repo_dir}/refs/{_safe(branch, 'revision')}", commit.encode()
+                f"{self.repo_dir}/refs/{safe_name(branch, 'revision')}", commit.encode()
             )
         if switch:
             self.set_current(commit)
@@ -520,7 +522,7 @@ class ModelVersions:
             extra = sorted(set(on_disk) - set(want))
             if missing or extra:
                 raise VerificationError(f"fetched files differ: missing {missing}, extra {extra}")
-        bar = _Bar(sum((staging / p).stat().st_size for p in on_disk), "hash", self.progress)
+        bar = ByteBar(sum((staging / p).stat().st_size for p in on_disk), "hash", self.progress)
         entries: list[FileEntry] = []
         try:
             for rel in on_disk:
@@ -559,7 +561,7 @@ class ModelVersions:
         base = self.revision_path(commit)
         archive = Path(archive)
         tmp = archive.with_name(f".{archive.name}.partial")
-        bar = _Bar(manifest.total_bytes, "backup", self.progress)
+        bar = ByteBar(manifest.total_bytes, "backup", self.progress)
         try:
             with tarfile.open(tmp, "w") as tar:
                 data = json.dumps(manifest.to_dict(), indent=1, sort_keys=True).encode()
@@ -645,14 +647,14 @@ class ModelVersions:
         if first is None or not first.isfile() or not first.name.endswith("/" + MANIFEST_NAME):
             raise ArchiveError(f"{archive} is not a Jaguar backup (no manifest first)")
         manifest = Manifest.from_dict(json.loads(self._read_member(tar, first)))
-        prefix = f"{_safe(manifest.revision, 'revision')}/"
+        prefix = f"{safe_name(manifest.revision, 'revision')}/"
         if first.name != prefix + MANIFEST_NAME:
             raise ArchiveError(f"{archive}: manifest is for another revision")
         if manifest.repo_id != self.repo_id:
             raise ArchiveError(f"{archive} holds {manifest.repo_id}, not {self.repo_id}")
         expected = {_check_rel(f.path): f for f in manifest.files}
         seen: set[str] = set()
-        bar = _Bar(manifest.total_bytes, "restore", self.progress)
+        bar = ByteBar(manifest.total_bytes, "restore", self.progress)
         try:
             while (member := tar.next()) is not None:
                 rel = member.name[len(prefix) :] if member.name.startswith(prefix) else ""

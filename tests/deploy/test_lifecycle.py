@@ -20,7 +20,8 @@ import pytest
 import deploy.app as deploy_app
 from jaguar_sdk import GenerationResult, HealthStatus, ModelInfo
 from jaguar_sdk._constants import SCHEMA_VERSION
-from jaguar_sdk.weights.store import MANIFEST_NAME, LocalFolderFetcher
+from jaguar_sdk.weights import LocalFolderFetcher
+from jaguar_sdk.weights.manifest import MANIFEST_NAME
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
 

@@ -15,14 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from jaguar_sdk.weights import ALLOW_PATTERNS, LocalFolderFetcher, WeightStore
 from jaguar_sdk.weights._locking import LockFile
-from jaguar_sdk.weights.store import (
-    ALLOW_PATTERNS,
-    MANIFEST_NAME,
-    FetchInterruptedError,
-    LocalFolderFetcher,
-    WeightStore,
-)
+from jaguar_sdk.weights.fetchers import FetchInterruptedError
+from jaguar_sdk.weights.manifest import MANIFEST_NAME
 
 REPO = "acme/tiny-jaguar"
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -16,10 +16,13 @@ from jaguar_sdk._constants import SCHEMA_VERSION
 from jaguar_sdk._results import ModelInfo
 from jaguar_sdk.cli._client_commands import _print_model
 from jaguar_sdk.server._service import JaguarService
-from jaguar_sdk.weights.storage import LocalStorage
-from jaguar_sdk.weights.store import LocalFolderFetcher
-from jaguar_sdk.weights.update_check import UpdateChecker, followed_branch
-from jaguar_sdk.weights.versions import ModelVersions
+from jaguar_sdk.weights import (
+    LocalFolderFetcher,
+    LocalStorage,
+    ModelVersions,
+    UpdateChecker,
+    followed_branch,
+)
 from tests.support.fake_engine import FakeEngine
 from tests.versions.versions_fixtures import REPO, SHA_A, SHA_B, set_main
 

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaguar_sdk.weights.storage import ModalVolumeStorage
-from jaguar_sdk.weights.store import LocalFolderFetcher
-from jaguar_sdk.weights.versions import ModelVersions
+from jaguar_sdk.weights import LocalFolderFetcher, ModalVolumeStorage, ModelVersions
 from tests.versions.versions_fixtures import CHANGED, REPO, SHA_A, SHA_B, set_main
 
 

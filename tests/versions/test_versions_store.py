@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from jaguar_sdk._exceptions import InvalidRequestError
-from jaguar_sdk.weights.storage import LocalStorage
-from jaguar_sdk.weights.store import LocalFolderFetcher, WeightStore
-from jaguar_sdk.weights.versions import (
-    ArchiveError,
-    ModelVersions,
-    RevisionNotFoundError,
-    VerificationError,
-)
+from jaguar_sdk.weights import LocalFolderFetcher, LocalStorage, ModelVersions, WeightStore
+from jaguar_sdk.weights.versions import ArchiveError, RevisionNotFoundError, VerificationError
 from tests.versions.versions_fixtures import CHANGED, REPO, SHA_A, SHA_B, set_main
 
 
