@@ -16,8 +16,7 @@ loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._async_client import AsyncJaguarClient
 from ._async_job import AsyncJob
@@ -44,6 +43,7 @@ from ._exceptions import (
 )
 from ._images import GeneratedImage
 from ._job import Job
+from ._lazy import lazy_exports
 from ._request import (
     CallOptions,
     GenerateManyOptions,
@@ -129,10 +129,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    where = _LAZY.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(where, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -66,3 +66,23 @@ def test_payload_round_trip():
         "r1",
         True,
     )
+
+
+def test_errors_group_by_kind_connection_status_client_side() -> None:
+    from jaguar_sdk import (
+        APIStatusError,
+        ClientSideError,
+        ConfigurationError,
+        InvalidRequestError,
+        JaguarConnectionError,
+        JaguarTimeoutError,
+    )
+
+    for status in (401, 403, 404, 429, 500, 503):
+        err = error_from_payload({"message": "x"}, status_code=status)
+        assert isinstance(err, APIStatusError), status
+        assert not isinstance(err, (JaguarConnectionError, ClientSideError)), status
+    timeout = JaguarTimeoutError("slow")
+    assert isinstance(timeout, JaguarConnectionError) and isinstance(timeout, TimeoutError)
+    for err in (ConfigurationError("x"), InvalidRequestError("x", field="width")):
+        assert isinstance(err, ClientSideError) and not isinstance(err, APIStatusError)

@@ -1,0 +1,89 @@
+"""The request surface is written once: the model, and everything checked against it."""
+
+from __future__ import annotations
+
+import argparse
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jaguar_sdk import GenerateParams, GenerateRequest, JaguarClient
+from jaguar_sdk._request import PARAM_NAMES
+from jaguar_sdk.cli import build_parser
+
+
+def _plain(annotation: Any) -> Any:
+    """``Annotated[int, Strict()] | None`` -> ``int | None``; ``Literal[...]`` as is."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _plain(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType):
+        return frozenset(_plain(a) for a in typing.get_args(annotation))
+    return annotation
+
+
+def test_the_keyword_arguments_mirror_the_model() -> None:
+    hints = typing.get_type_hints(GenerateParams, include_extras=True)
+    fields = {k: v for k, v in GenerateRequest.model_fields.items() if k != "prompt"}
+    assert set(hints) == set(fields) == PARAM_NAMES
+    for name, info in fields.items():
+        assert _plain(hints[name]) == _plain(info.annotation), name
+
+
+def _generate_parser() -> argparse.ArgumentParser:
+    root = build_parser()
+    sub = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    parser = sub.choices["generate"]
+    assert isinstance(parser, argparse.ArgumentParser)
+    return parser
+
+
+def test_the_cli_has_a_flag_for_every_field() -> None:
+    dests = {action.dest for action in _generate_parser()._actions}
+    assert set(GenerateRequest.model_fields) <= dests  # "prompt" is the positional
+
+
+def test_cli_flags_carry_the_model_description_and_range() -> None:
+    actions = {a.dest: a for a in _generate_parser()._actions}
+    assert "multiple of 16 from 64 to 2048" in (actions["width"].help or "")
+    assert actions["width"].type is int and actions["seed"].type is int
+    assert actions["guidance_scale"].type is float
+    args = _generate_parser().parse_args(["a cat", "--seed", "7", "--max-sequence-length", "77"])
+    assert (args.seed, args.max_sequence_length, args.width) == (7, 77, None)
+
+
+_READ: set[str] = set()
+
+
+class _SpyRequest(GenerateRequest):
+    """Records every field read from it."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in GenerateRequest.model_fields:
+            _READ.add(name)
+        return super().__getattribute__(name)
+
+
+def test_the_engine_reads_every_field(tiny_engine: Any) -> None:
+    request = _SpyRequest(prompt="a cat", width=64, height=64, seed=1)
+    _READ.clear()
+    tiny_engine.generate(request, request_id="req_spy")
+    assert set(GenerateRequest.model_fields) <= _READ
+
+
+def test_an_explicit_argument_wins_over_the_request(tiny_model_dir: Path) -> None:
+    with JaguarClient.local(model=str(tiny_model_dir), device="cpu") as client:
+        base = GenerateRequest(prompt="a cat", width=64, height=64, seed=3)
+        result = client.generate(base, width=128)
+        assert (result.image.width, result.image.height, result.seed) == (128, 64, 3)
+        # even when the explicit value equals the model default
+        wide = GenerateRequest(prompt="a cat", width=64, height=64, steps=2, seed=3)
+        assert client.generate(wide, steps=4, num_images=1).image.width == 64
+
+
+def test_unknown_keywords_fail_like_python_and_suggest() -> None:
+    client = JaguarClient(base_url="http://127.0.0.1:9")
+    with pytest.raises(TypeError, match=r"'stpes'.*did you mean 'steps'"):
+        client.generate("a cat", stpes=4)  # type: ignore[call-arg]
+    client.close()
