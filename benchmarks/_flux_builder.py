@@ -1,4 +1,4 @@
-"""Build random-weight Flux pipelines of realistic structure offline ("medium", "large").
+"""Build random-weight Flux pipelines offline: "medium", "large", and full-size FLUX.1 ("flux1").
 
 The transformer matches FLUX.1 / Shuttle Jaguar in structure (double + single blocks, 64 latent
 channels in, schnell scheduler, no guidance embedding) at a smaller width, so loading it exercises
@@ -6,6 +6,10 @@ the same code paths with ~0.3 GB ("medium") or ~1.1 GB ("large") of fp32 weights
 is :func:`jaguar_sdk.engine.tiny.build_random_flux_pipeline` (the tiny model's builder, offline,
 tokenizers built in memory); this module only picks the sizes and caches the saved folders.
 Builds are cached under ``benchmarks/.cache/`` and published atomically with one rename.
+
+:data:`FLUX1` holds the real component configs of Shuttle Jaguar / FLUX.1-schnell (33.7 GB in
+bf16); :func:`build_pipeline_on` materialises any size straight on a device in a dtype (on the
+GPU in bf16 it skips the 67 GB fp32 host copy), or on ``"meta"`` to count parameters and FLOPs.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +48,41 @@ MEDIUM = RandomFluxSizes(
 )
 #: 4 double + 8 single blocks, 16 heads x 64: ~1.1 GB of fp32 weights.
 LARGE = replace(MEDIUM, num_attention_heads=16)
-SIZES: dict[str, RandomFluxSizes] = {"medium": MEDIUM, "large": LARGE}
+#: FLUX.1 / Shuttle Jaguar at full size, checked against the signatures of diffusers 0.42.1
+#: ``FluxTransformer2DModel.__init__`` / ``AutoencoderKL.__init__`` and transformers 5
+#: ``T5Config`` / ``CLIPTextConfig`` (the FLUX.1 transformer defaults ARE the FLUX.1 config):
+#: transformer 19 double + 38 single blocks, 24 heads x 128, joint_attention_dim 4096 (= T5
+#: d_model), pooled 768 (= CLIP hidden); T5-XXL encoder d_model 4096, d_ff 10240, 24 layers,
+#: 64 heads x 64, vocab 32128, gated-gelu, 32 buckets; CLIP-L text 768 wide, 12 layers, 12 heads,
+#: MLP 3072, projection 768, vocab 49408, quick_gelu; VAE 16 latent channels, blocks
+#: (128, 256, 512, 512), 2 layers per block, scaling 0.3611, shift 0.1159. 11.90 B + 4.76 B +
+#: 0.12 B + 0.08 B parameters: 33.7 GB in bf16 (perf.md section 0).
+FLUX1 = RandomFluxSizes(
+    num_layers=19,
+    num_single_layers=38,
+    num_attention_heads=24,
+    attention_head_dim=128,
+    axes_dims_rope=(16, 56, 56),
+    vae_block_out_channels=(128, 256, 512, 512),
+    vae_norm_num_groups=32,
+    vae_layers_per_block=2,
+    clip_hidden_size=768,
+    clip_intermediate_size=3072,
+    clip_num_hidden_layers=12,
+    clip_num_attention_heads=12,
+    clip_vocab_size=49408,
+    t5_d_model=4096,
+    t5_d_kv=64,
+    t5_d_ff=10240,
+    t5_num_layers=24,
+    t5_num_heads=64,
+    t5_vocab_size=32128,
+    t5_relative_attention_num_buckets=32,
+)
+#: The tiny model's sizes with FLUX.1's structural knobs (2 VAE layers per block, 32 T5
+#: buckets): the CPU stand-in of :data:`FLUX1` for ``python -m benchmarks.gpu_truth --small``.
+SMALL = RandomFluxSizes(vae_layers_per_block=2, t5_relative_attention_num_buckets=32)
+SIZES: dict[str, RandomFluxSizes] = {"medium": MEDIUM, "large": LARGE, "flux1": FLUX1}
 # Bump when the build changes, so stale caches are rebuilt. 2: the builder moved to
 # jaguar_sdk.engine.tiny.build_random_flux_pipeline (its tokenizers: slightly larger vocabs).
 _FORMAT = 2
@@ -58,6 +98,62 @@ def build_pipeline(size: str) -> Any:
         The ``FluxPipeline`` (fp32, CPU), built with seed 0.
     """
     return build_random_flux_pipeline(SIZES[size], seed=0)
+
+
+@contextmanager
+def materialised_on(device: Any, dtype: Any = None) -> Iterator[None]:
+    """Modules constructed inside are created on ``device`` in ``dtype`` (no CPU fp32 copy).
+
+    ``torch.device`` as a context manager makes it the default device of every factory call
+    (``nn.Linear`` allocates its weight there, and the random init runs there);
+    ``torch.set_default_dtype`` sets the floating dtype of new parameters. Integer buffers
+    (CLIP's position ids) keep their dtype.
+
+    Args:
+        device: ``"cuda"``, ``"cpu"``, ``"meta"``... (or a ``torch.device``).
+        dtype: A floating ``torch.dtype``, or ``None`` to keep the default (float32).
+    """
+    import torch
+
+    previous = torch.get_default_dtype()
+    if dtype is not None:
+        torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def build_pipeline_on(
+    sizes: RandomFluxSizes, *, device: Any = "cpu", dtype: Any = None, seed: int = 0
+) -> Any:
+    """Build a random-weight FluxPipeline of ``sizes`` directly on ``device`` in ``dtype``.
+
+    Args:
+        sizes: The component sizes (:data:`FLUX1` for full size).
+        device: Where the weights are created (``"cuda"`` initialises them on the GPU).
+        dtype: Their floating dtype (``torch.bfloat16``), or ``None`` for float32.
+        seed: Seed for the random weights.
+
+    Returns:
+        The ``FluxPipeline`` (eval mode).
+    """
+    with materialised_on(device, dtype):
+        return build_random_flux_pipeline(sizes, seed=seed)
+
+
+def component_parameters(pipe: Any) -> dict[str, int]:
+    """Parameters (plus buffers) per ``torch.nn.Module`` component of a pipeline."""
+    import torch
+
+    counts: dict[str, int] = {}
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module):
+            counts[name] = sum(p.numel() for p in component.parameters()) + sum(
+                b.numel() for b in component.buffers()
+            )
+    return counts
 
 
 def ensure_pipeline(size: str, cache_dir: Path = CACHE_DIR) -> Path:

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from ._common import goal, new_result, row, skipped_result, summarize
+from ._flux_builder import materialised_on
 
 NAME = "gpu"
 TITLE = "full-size Flux transformer on GPU (1024x1024, 4 steps) and host-to-GPU copies"
@@ -68,33 +69,65 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _inputs(device: Any, dtype: Any) -> dict[str, Any]:
+def _inputs(
+    device: Any,
+    dtype: Any,
+    *,
+    image_tokens: int = IMAGE_TOKENS,
+    text_tokens: int = TEXT_TOKENS,
+    joint_attention_dim: int = 4096,
+    pooled_projection_dim: int = 768,
+) -> dict[str, Any]:
+    """Random transformer inputs: a square grid of image tokens (FLUX.1 1024x1024 by default)."""
     import torch
 
-    side = int(IMAGE_TOKENS**0.5)
+    side = int(image_tokens**0.5)
     rows = torch.arange(side, device=device).repeat_interleave(side)
     cols = torch.arange(side, device=device).repeat(side)
     img_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).to(dtype)
     gen = torch.Generator(device="cpu").manual_seed(0)
     return {
-        "hidden_states": torch.randn(1, IMAGE_TOKENS, 64, generator=gen).to(device, dtype),
-        "encoder_hidden_states": torch.randn(1, TEXT_TOKENS, 4096, generator=gen).to(device, dtype),
-        "pooled_projections": torch.randn(1, 768, generator=gen).to(device, dtype),
+        "hidden_states": torch.randn(1, image_tokens, 64, generator=gen).to(device, dtype),
+        "encoder_hidden_states": torch.randn(1, text_tokens, joint_attention_dim, generator=gen).to(
+            device, dtype
+        ),
+        "pooled_projections": torch.randn(1, pooled_projection_dim, generator=gen).to(
+            device, dtype
+        ),
         "img_ids": img_ids,
-        "txt_ids": torch.zeros(TEXT_TOKENS, 3, device=device, dtype=dtype),
+        "txt_ids": torch.zeros(text_tokens, 3, device=device, dtype=dtype),
     }
 
 
-def count_flops_per_step() -> float:
-    """FLOPs of one transformer forward at 1024x1024 + 256 text tokens, counted on meta."""
+def count_flops_per_step(
+    model: Any = None, *, image_tokens: int = IMAGE_TOKENS, text_tokens: int = TEXT_TOKENS
+) -> float:
+    """FLOPs of one transformer forward, counted on the meta device (no memory, no GPU).
+
+    Args:
+        model: A ``FluxTransformer2DModel`` on ``meta``; ``None`` builds the FLUX.1 one.
+        image_tokens: Image tokens (4096 at 1024x1024: (1024 / 16) ** 2); a square number.
+        text_tokens: T5 tokens.
+
+    Returns:
+        The FLOPs ``torch.utils.flop_counter.FlopCounterMode`` counts for one forward.
+    """
     import torch
     from diffusers import FluxTransformer2DModel
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.device("meta"):
-        model = FluxTransformer2DModel(**FLUX1_CONFIG)
-        inputs = _inputs("meta", torch.float32)
-        timestep = torch.ones(1)
+    if model is None:
+        with torch.device("meta"):
+            model = FluxTransformer2DModel(**FLUX1_CONFIG)
+    inputs = _inputs(
+        "meta",
+        torch.float32,
+        image_tokens=image_tokens,
+        text_tokens=text_tokens,
+        joint_attention_dim=model.config.joint_attention_dim,
+        pooled_projection_dim=model.config.pooled_projection_dim,
+    )
+    timestep = torch.ones(1, device="meta")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(**inputs, timestep=timestep, return_dict=False)
     return float(counter.get_total_flops())
@@ -130,13 +163,8 @@ def _transformer(result: dict[str, Any], quick: bool, floor_s: float) -> list[fl
 
     reps = 3 if quick else 10
     dtype = torch.bfloat16
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # build straight in bf16 on the GPU (no fp32 copy)
-    try:
-        with torch.device("cuda"):
-            model = FluxTransformer2DModel(**FLUX1_CONFIG).eval().requires_grad_(False)
-    finally:
-        torch.set_default_dtype(previous)
+    with materialised_on("cuda", dtype):  # build straight in bf16 on the GPU (no fp32 copy)
+        model = FluxTransformer2DModel(**FLUX1_CONFIG).eval().requires_grad_(False)
     inputs = _inputs("cuda", dtype)
     for _ in range(2):
         _timed(lambda: _image(model, inputs))
@@ -198,13 +226,8 @@ def _vae(result: dict[str, Any], quick: bool, eager: list[float]) -> None:
     torch.cuda.empty_cache()
     reps = 3 if quick else 10
     dtype = torch.bfloat16
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("cuda"):
-            vae = AutoencoderKL(**FLUX_VAE_CONFIG).eval().requires_grad_(False)
-    finally:
-        torch.set_default_dtype(previous)
+    with materialised_on("cuda", dtype):
+        vae = AutoencoderKL(**FLUX_VAE_CONFIG).eval().requires_grad_(False)
     latent = torch.randn(1, 16, 128, 128, device="cuda", dtype=dtype)
 
     def decode() -> None:

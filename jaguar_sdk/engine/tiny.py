@@ -127,15 +127,21 @@ class RandomFluxSizes:
         axes_dims_rope: Rotary embedding dims per axis; must sum to ``attention_head_dim``.
         vae_block_out_channels: Channels of the four VAE blocks.
         vae_norm_num_groups: Group-norm groups of the VAE; must divide every block's channels.
+        vae_layers_per_block: ResNet layers per VAE block (FLUX.1's VAE: 2).
         clip_hidden_size: CLIP text encoder width (also its projection dim).
         clip_intermediate_size: CLIP MLP width.
         clip_num_hidden_layers: CLIP layers.
         clip_num_attention_heads: CLIP attention heads.
+        clip_vocab_size: CLIP token embeddings; ``None`` for the in-memory tokenizer's length
+            (CLIP-L: 49408). Must be at least the tokenizer's length.
         t5_d_model: T5 encoder width.
         t5_d_kv: T5 width per attention head.
         t5_d_ff: T5 feed-forward width.
         t5_num_layers: T5 layers.
         t5_num_heads: T5 attention heads.
+        t5_vocab_size: T5 token embeddings; ``None`` for the in-memory tokenizer's length
+            (T5-XXL: 32128). Must be at least the tokenizer's length.
+        t5_relative_attention_num_buckets: T5 relative-position buckets (T5-XXL: 32).
 
     Example:
         >>> from jaguar_sdk.engine.tiny import TINY, RandomFluxSizes
@@ -154,15 +160,19 @@ class RandomFluxSizes:
     axes_dims_rope: tuple[int, int, int] = (4, 4, 8)
     vae_block_out_channels: tuple[int, int, int, int] = (8, 8, 8, 8)
     vae_norm_num_groups: int = 4
+    vae_layers_per_block: int = 1
     clip_hidden_size: int = 32
     clip_intermediate_size: int = 37
     clip_num_hidden_layers: int = 2
     clip_num_attention_heads: int = 4
+    clip_vocab_size: int | None = None
     t5_d_model: int = 32
     t5_d_kv: int = 8
     t5_d_ff: int = 37
     t5_num_layers: int = 2
     t5_num_heads: int = 4
+    t5_vocab_size: int | None = None
+    t5_relative_attention_num_buckets: int = 8
 
     def __post_init__(self) -> None:
         """Reject combinations the Flux components cannot be built with."""
@@ -186,6 +196,18 @@ class RandomFluxSizes:
     def pooled_projection_dim(self) -> int:
         """The transformer's pooled-text width: the CLIP encoder's hidden size."""
         return self.clip_hidden_size
+
+
+def _vocab_size(field: str, requested: int | None, tokenizer: Any) -> int:
+    """The embedding rows for a text encoder: ``requested``, or the tokenizer's length."""
+    length = len(tokenizer)
+    if requested is None:
+        return length
+    if requested < length:
+        raise ValueError(
+            f"{field} must be at least the tokenizer's length ({length}), got {requested}"
+        )
+    return requested
 
 
 #: The sizes of the tiny model (about 160k parameters), the one :func:`build_tiny_model` saves.
@@ -235,7 +257,7 @@ def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
         block_out_channels=sizes.vae_block_out_channels,  # four blocks: vae_scale_factor 8
-        layers_per_block=1,
+        layers_per_block=sizes.vae_layers_per_block,
         latent_channels=16,
         norm_num_groups=sizes.vae_norm_num_groups,
         use_quant_conv=False,
@@ -245,7 +267,7 @@ def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
     )
     text_encoder = transformers.CLIPTextModel(
         transformers.CLIPTextConfig(
-            vocab_size=len(tokenizer),
+            vocab_size=_vocab_size("clip_vocab_size", sizes.clip_vocab_size, tokenizer),
             hidden_size=sizes.clip_hidden_size,
             intermediate_size=sizes.clip_intermediate_size,
             num_hidden_layers=sizes.clip_num_hidden_layers,
@@ -260,13 +282,13 @@ def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
     )
     text_encoder_2 = transformers.T5EncoderModel(
         transformers.T5Config(
-            vocab_size=len(tokenizer_2),
+            vocab_size=_vocab_size("t5_vocab_size", sizes.t5_vocab_size, tokenizer_2),
             d_model=sizes.t5_d_model,
             d_kv=sizes.t5_d_kv,
             d_ff=sizes.t5_d_ff,
             num_layers=sizes.t5_num_layers,
             num_heads=sizes.t5_num_heads,
-            relative_attention_num_buckets=8,
+            relative_attention_num_buckets=sizes.t5_relative_attention_num_buckets,
             feed_forward_proj="gated-gelu",
             is_encoder_decoder=False,
             use_cache=False,

@@ -71,3 +71,24 @@ def test_sizes_parametrise_the_one_builder() -> None:
         RandomFluxSizes(attention_head_dim=32)
     with pytest.raises(ValueError, match="vae_norm_num_groups"):
         RandomFluxSizes(vae_norm_num_groups=3)
+
+
+def test_sizes_set_vocab_vae_depth_and_t5_buckets() -> None:
+    from jaguar_sdk.engine.tiny import RandomFluxSizes, build_random_flux_pipeline
+
+    sizes = RandomFluxSizes(
+        clip_vocab_size=1000,
+        t5_vocab_size=700,
+        vae_layers_per_block=2,
+        t5_relative_attention_num_buckets=32,
+    )
+    pipe = build_random_flux_pipeline(sizes, seed=0)
+    assert pipe.text_encoder.config.vocab_size == 1000
+    assert pipe.text_encoder.get_input_embeddings().num_embeddings == 1000
+    assert pipe.text_encoder_2.config.vocab_size == 700
+    assert pipe.vae.config.layers_per_block == 2
+    assert pipe.text_encoder_2.config.relative_attention_num_buckets == 32
+    with pytest.raises(ValueError, match=r"clip_vocab_size must be at least the tokenizer's"):
+        build_random_flux_pipeline(RandomFluxSizes(clip_vocab_size=10), seed=0)
+    with pytest.raises(ValueError, match=r"t5_vocab_size must be at least the tokenizer's"):
+        build_random_flux_pipeline(RandomFluxSizes(t5_vocab_size=10), seed=0)
