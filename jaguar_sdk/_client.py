@@ -41,7 +41,8 @@ class JaguarClient:
     ``JAGUAR_MODAL_ENVIRONMENT``, ``JAGUAR_TIMEOUT``, ``JAGUAR_MAX_RETRIES``), then the user config
     file (``$JAGUAR_CONFIG``, ``$XDG_CONFIG_HOME/jaguar/config.json`` or
     ``~/.config/jaguar/config.json``), then defaults. Exactly one way of reaching the model must
-    be chosen: ``base_url`` (HTTP), ``modal_app`` (Modal) or ``model`` (in-process).
+    be chosen: ``base_url`` (HTTP), ``modal_app`` (Modal) or ``model`` (in-process). A token
+    from the config file is sent only to the server (origin) it was saved for.
 
     The client is thread-safe: one connection pool serves every thread.
 
@@ -277,8 +278,9 @@ class JaguarClient:
             prompts_or_requests: Prompts, :class:`GenerateRequest` objects, or dicts of request
                 fields.
             concurrency: Items in flight at once (threads sharing one connection pool).
-            progress: Show a tqdm progress bar (when tqdm is installed): one tick per finished
-                item, and the running job's denoising step next to it.
+            progress: Show a tqdm progress bar: one tick per finished item, and the running
+                job's denoising step next to it (needs tqdm: the ``progress`` or ``engine``
+                extra).
             use_jobs: ``True``: run every item as a job; ``False``: call ``generate`` per item;
                 ``None`` (default): jobs where the transport supports them. On jobs an item
                 waits up to its ``deadline`` (else ``timeout``, else the client's timeout),
@@ -294,7 +296,8 @@ class JaguarClient:
         Raises:
             TypeError: An unknown option, or a single string instead of a list.
             ValueError: ``concurrency`` below 1.
-            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs, or
+                ``progress=True`` without tqdm installed.
 
         Example:
             >>> results = client.generate_many(["a cat", "a dog"], width=512)

@@ -3,8 +3,12 @@
 Every setting is resolved in the same order: constructor argument, then environment variable,
 then the user config file, then the default. The config file is JSON at ``$JAGUAR_CONFIG``, else
 ``$XDG_CONFIG_HOME/jaguar/config.json``, else ``~/.config/jaguar/config.json``; its keys are the
-constructor's names (``base_url``, ``api_key``, ``model``, ``modal_app``, ``modal_class``,
-``modal_environment``, ``timeout``, ``connect_timeout``, ``max_retries``).
+constructor's names (``base_url``, ``model``, ``modal_app``, ``modal_class``,
+``modal_environment``, ``timeout``, ``connect_timeout``, ``max_retries``), and ``api_keys``.
+
+Tokens are kept per server: ``api_keys`` maps an origin (``scheme://host:port``) to its token,
+and a token from the file is only ever sent to the origin it was saved for. A token given as an
+argument or in ``$JAGUAR_API_KEY`` is the caller's explicit choice and applies to any server.
 
 Exactly one way of reaching a model is chosen: an HTTP server (``base_url``), a Modal deployment
 (``modal_app``) or the in-process engine (``model``). The first level (arguments, environment,
@@ -13,6 +17,7 @@ file) that names any of them decides; two at the same level are a :class:`Config
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,9 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from . import _constants as C
-from ._exceptions import ConfigurationError
+from ._exceptions import PHRASES, ConfigurationError
 
 __all__ = [
     "CONFIG_KEYS",
@@ -31,6 +37,7 @@ __all__ = [
     "ResolvedConfig",
     "load_user_config",
     "no_backend_message",
+    "origin_of",
     "resolve_config",
     "save_user_config",
     "user_config_path",
@@ -38,7 +45,7 @@ __all__ = [
 
 Backend = Literal["http", "modal", "local", "transport"]
 
-#: Keys the user config file may hold.
+#: Settings :func:`save_user_config` takes (``api_key`` is stored in ``api_keys``, per origin).
 CONFIG_KEYS: tuple[str, ...] = (
     "base_url",
     "api_key",
@@ -85,6 +92,57 @@ def user_config_path() -> Path:
     return base / "jaguar" / "config.json"
 
 
+#: The file's map of origin -> token.
+API_KEYS = "api_keys"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """The origin of an HTTP URL, ``scheme://host:port``, the unit tokens are stored by.
+
+    Args:
+        url: An ``http://`` or ``https://`` URL (a path is ignored).
+
+    Returns:
+        The origin, lower case, with the default port made explicit.
+
+    Raises:
+        ConfigurationError: Not an http(s) URL with a host and a valid port.
+
+    Example:
+        >>> origin_of("HTTP://Example.com/v1/"), origin_of("https://[::1]:8443")
+        ('http://example.com:80', 'https://[::1]:8443')
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or port == -1:
+        raise ConfigurationError(
+            f"base_url must be an http:// or https:// URL with a host (got {url!r})."
+        )
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port or _DEFAULT_PORTS[scheme]}"
+
+
+def _saved_api_key(file_values: Mapping[str, Any], base_url: str) -> str | None:
+    """The file's token for ``base_url``'s origin: from ``api_keys``, or a ``api_key`` written
+    by an older version, which belongs to the file's own ``base_url``."""
+    origin = origin_of(base_url)
+    keys = file_values.get(API_KEYS)
+    if isinstance(keys, dict) and keys.get(origin):
+        return str(keys[origin])
+    legacy, saved_url = file_values.get("api_key"), file_values.get("base_url")
+    if legacy and isinstance(saved_url, str):
+        with contextlib.suppress(ConfigurationError):
+            if origin_of(saved_url) == origin:
+                return str(legacy)
+    return None
+
+
 def load_user_config(path: Path | None = None) -> dict[str, Any]:
     """Read the user config file.
 
@@ -121,7 +179,9 @@ def save_user_config(path: Path | None = None, **values: Any) -> Path:
 
     The file is written to a temporary file in the same folder with mode 0600 and renamed
     over the old one, so a crash never leaves half a file and the token is never world-readable.
-    A value of ``None`` removes the key.
+    A value of ``None`` removes the key. ``api_key`` is stored for the origin of ``base_url``
+    (the one given, else the one saved), in ``api_keys``: tokens saved for other servers stay,
+    and none is ever sent to a server it was not saved for.
 
     Args:
         path: The file; :func:`user_config_path` when omitted.
@@ -131,10 +191,12 @@ def save_user_config(path: Path | None = None, **values: Any) -> Path:
         The path written.
 
     Raises:
-        ConfigurationError: An unknown key, or the file cannot be written.
+        ConfigurationError: An unknown key, an ``api_key`` with no ``base_url`` to pair it
+            with, or the file cannot be written.
 
     Example:
-        >>> save_user_config(base_url="http://127.0.0.1:8000")  # doctest: +SKIP
+        >>> save_user_config(base_url="http://127.0.0.1:8000", api_key="s3cret")
+        ... # doctest: +SKIP
         PosixPath('/home/me/.config/jaguar/config.json')
     """
     unknown = sorted(set(values) - set(CONFIG_KEYS))
@@ -144,11 +206,28 @@ def save_user_config(path: Path | None = None, **values: Any) -> Path:
         )
     target = path or user_config_path()
     data = load_user_config(target)
+    keys = dict(data.get(API_KEYS) or {})
+    legacy = data.pop("api_key", None)  # an older version's token: it belongs to the saved URL
+    if legacy and isinstance(data.get("base_url"), str):
+        keys.setdefault(origin_of(data["base_url"]), legacy)
+    if "api_key" in values:
+        url = values.get("base_url") or data.get("base_url")
+        if not url:
+            raise ConfigurationError("An api_key is saved for a server: give its base_url too.")
+        token = values.pop("api_key")
+        if token is None:
+            keys.pop(origin_of(url), None)
+        else:
+            keys[origin_of(url)] = token
     for key, value in values.items():
         if value is None:
             data.pop(key, None)
         else:
             data[key] = value
+    if keys:
+        data[API_KEYS] = keys
+    else:
+        data.pop(API_KEYS, None)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=target.parent)
@@ -172,16 +251,15 @@ def no_backend_message(config_path: Path) -> str:
     """The message shown when no way of reaching a model is configured."""
     return (
         "No Jaguar model is configured. Choose one of three ways:\n"
-        "  1. An HTTP server: JaguarClient(base_url='http://host:8000', api_key=...), or set "
-        f"{C.ENV_BASE_URL} (and {C.ENV_API_KEY}); on the command line "
-        "`jaguar generate --url URL` saves it for later runs.\n"
-        f"  2. A Modal deployment: set {C.ENV_MODAL_APP}={C.DEFAULT_MODAL_APP}, or use "
-        "JaguarClient.from_modal() (needs `pip install 'jaguar-sdk[modal]'`).\n"
-        "  3. In-process: JaguarClient.local(model='tiny') (the offline test model; needs "
-        "`pip install 'jaguar-sdk[engine]'`), or set "
-        f"{C.ENV_MODEL}=tiny.\n"
-        f"Settings are also read from {config_path} (JSON with keys such as base_url, api_key, "
-        "modal_app)."
+        f"  1. An HTTP server: {PHRASES['http']}, or set {C.ENV_BASE_URL} (and "
+        f"{C.ENV_API_KEY}). `jaguar generate --url URL` saves the URL (and its token) once a "
+        "call to it succeeds, so later runs need no flag.\n"
+        f"  2. A Modal deployment: {PHRASES['modal']} (needs "
+        f"`pip install 'jaguar-sdk[modal]'`), or set {C.ENV_MODAL_APP}={C.DEFAULT_MODAL_APP}.\n"
+        f"  3. In-process: {PHRASES['local']} (the offline test model; needs "
+        f"`pip install 'jaguar-sdk[engine]'`), or set {C.ENV_MODEL}=tiny.\n"
+        f"Settings are also read from {config_path} (JSON with keys such as base_url, "
+        "modal_app, timeout)."
     )
 
 
@@ -322,7 +400,9 @@ def resolve_config(
                 return values[key], f"{level_name} ({key})"
         return None, ""
 
-    api_key, _ = pick("api_key")
+    # A token from an argument or $JAGUAR_API_KEY goes wherever the caller points it; one from
+    # the file only to the origin it was saved for.
+    api_key = args.get("api_key") or env_values.get("api_key")
     modal_class, _ = pick("modal_class")
     modal_environment, _ = pick("modal_environment")
     raw_timeout, timeout_source = pick("timeout")
@@ -336,6 +416,9 @@ def resolve_config(
             raise ConfigurationError(
                 f"base_url must start with http:// or https:// (got {base_url!r})."
             )
+
+    if not api_key and base_url is not None:
+        api_key = _saved_api_key(file_values, base_url)
 
     connect = (
         _as_timeout(raw_connect, connect_source)

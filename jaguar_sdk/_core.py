@@ -44,6 +44,7 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
+from ._extras import import_extra, require_extras
 from ._logging import RedactingFilter, get_logger
 from ._operations import OPERATIONS, Operation, ResultModel
 from ._request import PARAM_NAMES, GenerateRequest, validate_request
@@ -307,21 +308,21 @@ def _malformed(operation: Operation, reply: Reply, why: str) -> JaguarError:
 
 # --- progress --------------------------------------------------------------------------------
 class ProgressBar:
-    """A tqdm bar where tqdm is installed and wanted; silent otherwise.
+    """A tqdm bar when wanted; silent otherwise.
 
     Args:
         total: Number of items.
         enabled: Whether to show a bar at all.
+
+    Raises:
+        ConfigurationError: A bar is wanted and tqdm is not installed (the ``progress`` extra).
     """
 
     def __init__(self, total: int, enabled: bool) -> None:
         self._bar: Any = None
         if not enabled:
             return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # optional dependency: fall back to silence
-            return
+        tqdm = import_extra("tqdm.auto", "progress", what="A progress bar (progress=True)").tqdm
         self._bar = tqdm(total=total, desc="jaguar", unit="image")
 
     def update(self, ok: bool) -> None:
@@ -821,15 +822,10 @@ def build_modal_transport(
     Raises:
         ConfigurationError: The ``modal`` extra is not installed.
     """
-    import importlib
+    # Checked now, so from_modal() fails when called; modal itself is imported on first use.
+    require_extras("modal", what="Calling a Modal deployment")
+    from ._transports import modal as module
 
-    try:
-        module = importlib.import_module("jaguar_sdk._transports.modal")
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"Calling a Modal deployment needs the modal extra: pip install 'jaguar-sdk[modal]' "
-            f"({exc})."
-        ) from exc
     factory = module.AsyncModalTransport if flavour == "async" else module.ModalTransport
     transport: AnyTransport = factory(app, cls_name, environment=environment)
     return transport

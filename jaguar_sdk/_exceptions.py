@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "PHRASES",
     "APIStatusError",
     "AuthenticationError",
     "ClientSideError",
@@ -292,8 +293,24 @@ def _class_for_status(status: int | None) -> type[JaguarError]:
     return JaguarError
 
 
+#: How a message tells the reader to change a setting, in the Python API's words. Messages are
+#: written once with these phrases; the command line shows the same messages with each phrase
+#: swapped for its flag (``jaguar_sdk.cli._wording``, same keys).
+PHRASES: dict[str, str] = {
+    "http": "JaguarClient(base_url='http://host:8000', api_key=...)",
+    "modal": "JaguarClient.from_modal()",
+    "local": "JaguarClient.local(model='tiny')",
+    "api_key": "pass api_key=...",
+    "admin_key": "admin_key=...",
+    "timeout": "raise timeout=",
+    "deadline": " or use deadline=",
+}
+
 _HINTS: dict[type[JaguarError], str] = {
-    AuthenticationError: "Check the API token: pass api_key=... or set JAGUAR_API_KEY.",
+    AuthenticationError: (
+        f"Check the token: {PHRASES['api_key']} (admin routes: {PHRASES['admin_key']}) or set "
+        "JAGUAR_API_KEY."
+    ),
     PermissionDeniedError: "This token may not use this route; admin routes need the admin token.",
     NotFoundError: "Check the base URL (it should be the server root) and the server version.",
     RateLimitError: "Slow down, or raise the deployment's max_containers.",

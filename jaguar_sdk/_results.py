@@ -193,7 +193,7 @@ class ProgressEvent(_Wire):
     """One progress report of a request.
 
     Attributes:
-        stage: ``queued`` (waiting for the GPU), ``loading``, ``running`` (denoising step
+        stage: ``queued`` (a job accepted, waiting to run), ``loading``, ``running`` (denoising step
             ``step`` of ``total_steps``), ``decoding``, ``encoding``, ``done``, or (for jobs)
             ``failed`` or ``cancelled``.
         step: Denoising steps finished so far.

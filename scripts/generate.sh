@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "generate: jaguar generate --local tiny -o jaguar-output/ $* (loads the model in this" \
+  "process, then writes one image)" >&2
 exec .venv/bin/jaguar generate --local tiny -o jaguar-output/ "$@"

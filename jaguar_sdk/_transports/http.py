@@ -25,6 +25,7 @@ import httpx
 
 from .. import _constants as C
 from .._exceptions import (
+    PHRASES,
     ConfigurationError,
     JaguarConnectionError,
     JaguarError,
@@ -259,7 +260,7 @@ def map_exception(call: Call, base_url: str, exc: httpx.HTTPError) -> JaguarErro
         limit = call.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else call.read_timeout
         return JaguarTimeoutError(
             f"Timed out {phase} {base_url} ({type(exc).__name__} after {limit}s). A cold start "
-            "can take minutes: raise timeout= or use deadline=.",
+            f"can take minutes: {PHRASES['timeout']}{PHRASES['deadline']}.",
             request_id=rid,
         )
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):

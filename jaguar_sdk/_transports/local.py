@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 from typing import Any
 
-from .._exceptions import ConfigurationError, JaguarError, JaguarTimeoutError
+from .._exceptions import PHRASES, ConfigurationError, JaguarError, JaguarTimeoutError
+from .._extras import import_extra
 from .._logging import get_logger
 from ..server._service import JaguarService
 from ._base import Call, Reply
@@ -39,14 +39,9 @@ def load_service(model: str, *, device: str | None = None) -> JaguarService:
     Raises:
         ConfigurationError: The engine extra is missing, or the model cannot be loaded.
     """
-    try:
-        engine_module = importlib.import_module("jaguar_sdk.engine")
-        engine_class = engine_module.Engine
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(
-            "Running the model in-process needs the engine extra: "
-            f"pip install 'jaguar-sdk[engine]' ({exc})."
-        ) from exc
+    engine_class = import_extra(
+        "jaguar_sdk.engine._engine", "engine", what="Running the model in this process"
+    ).Engine
 
     def loader() -> Any:
         return engine_class.load(model, device=device)
@@ -74,7 +69,7 @@ def _timed_out(call: Call, limit: float) -> JaguarTimeoutError:
     )
     return JaguarTimeoutError(
         f"{call.operation} did not finish within {limit:g}s in-process"
-        + (" (the call's deadline)." if deadline else "; raise timeout= for slow devices."),
+        + (" (the call's deadline)." if deadline else f"; {PHRASES['timeout']} for slow devices."),
         request_id=call.request_id,
         code="deadline_exceeded" if deadline else None,
     )

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from .. import _constants as C
 from .._exceptions import (
+    PHRASES,
     AuthenticationError,
     ConfigurationError,
     GenerationError,
@@ -189,8 +190,8 @@ def _timeout_error(call: Call, limit: float, where: str) -> JaguarTimeoutError:
     return JaguarTimeoutError(
         f"No answer from the {where} within {limit:g}s"
         + (" (the call's deadline); " if deadline else "; ")
-        + "the remote call was cancelled. A cold start can take minutes: raise timeout=, or keep "
-        "a container warm (JAGUAR_MIN_CONTAINERS=1).",
+        + f"the remote call was cancelled. A cold start can take minutes: {PHRASES['timeout']}, "
+        "or keep a container warm (JAGUAR_MIN_CONTAINERS=1).",
         request_id=call.request_id,
         code="deadline_exceeded" if deadline else None,
     )

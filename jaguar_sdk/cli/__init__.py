@@ -1,7 +1,8 @@
 """The ``jaguar`` command line.
 
 Each sub-command lives in its own module with a ``register(subparsers)`` function; heavy
-imports happen inside the command handlers, so ``jaguar --help`` stays fast.
+imports happen inside the command handlers, so ``jaguar --help`` stays fast. Errors are the
+library's messages in the command line's words (:func:`~jaguar_sdk.cli._wording.for_cli`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .._exceptions import (
     NotFoundError,
 )
 from .._version import __version__
+from ._parser import JaguarArgumentParser
+from ._wording import for_cli
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
@@ -37,7 +40,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The root parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = JaguarArgumentParser(
         prog="jaguar",
         description="Shuttle Jaguar text-to-image: generate, serve and manage the model.",
     )
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except JaguarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_cli(str(exc))}", file=sys.stderr)
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
     except OSError as exc:
         logging.getLogger("jaguar_sdk.cli").debug("OS error", exc_info=True)

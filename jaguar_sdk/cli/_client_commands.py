@@ -1,8 +1,10 @@
 """``jaguar generate``, ``jaguar info``, ``jaguar health``, ``jaguar reload``: the client commands.
 
-They share the connection flags: ``--url`` (an HTTP server; saved to the user config so later
-runs need no flag), ``--token``, ``--local [MODEL]`` (in-process), ``--modal-app``. With none of
-them, the client resolves its configuration as usual (environment, then the config file).
+They share the connection flags: ``--url`` (an HTTP server), ``--token``, ``--local [MODEL]``
+(in-process), ``--modal-app``. With none of them, the client resolves its configuration as usual
+(environment, then the config file). ``--url`` is saved to the config file only once a call to it
+has succeeded, with ``--token`` when that call checked the token (:func:`remember_connection`);
+the token is stored for that server's origin and never sent anywhere else.
 Failures are raised as :class:`~jaguar_sdk.JaguarError` subclasses; the root ``main`` turns them
 into a message on stderr and an exit status (2 invalid input, 3 no configuration, 4 auth,
 5 not found, 1 otherwise).
@@ -21,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _constants as C
 from .._exceptions import InvalidRequestError
+from .._extras import import_extra
 
 if TYPE_CHECKING:
     from .._client import JaguarClient
     from .._results import GenerationResult
 
-__all__ = ["client_from_args", "parse_size", "register"]
+__all__ = ["client_from_args", "parse_size", "register", "remember_connection"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -68,12 +71,13 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, admin: bool = Fals
         "--url",
         metavar="URL",
         help="jaguar HTTP server root, e.g. http://127.0.0.1:8000; saved to the user config "
-        "file so later runs need no flag",
+        "file once a call to it succeeds, so later runs need no flag",
     )
     group.add_argument(
         "--token",
         metavar="TOKEN",
-        help=f"bearer token of the server (or set ${C.ENV_API_KEY}); saved with --url",
+        help=f"bearer token of the server (or set ${C.ENV_API_KEY}); saved with --url, for "
+        "that server only, once a call has checked it",
     )
     group.add_argument(
         "--local",
@@ -100,7 +104,7 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, admin: bool = Fals
 
 
 def client_from_args(args: argparse.Namespace) -> JaguarClient:
-    """Build the client the connection flags ask for (saving ``--url`` to the config file).
+    """Build the client the connection flags ask for (nothing is saved yet).
 
     Args:
         args: Parsed arguments with the connection flags.
@@ -109,10 +113,9 @@ def client_from_args(args: argparse.Namespace) -> JaguarClient:
         A ready client.
 
     Raises:
-        ConfigurationError: Conflicting flags, or nothing configured anywhere.
+        ConfigurationError: Conflicting flags, nothing configured anywhere, or a missing extra.
     """
     from .._client import JaguarClient
-    from .._config import save_user_config
     from .._exceptions import ConfigurationError
 
     chosen = [
@@ -130,19 +133,43 @@ def client_from_args(args: argparse.Namespace) -> JaguarClient:
     if args.timeout is not None:
         options["timeout"] = args.timeout
     if args.url:
-        values: dict[str, Any] = {"base_url": args.url.strip().rstrip("/")}
-        client = JaguarClient(base_url=values["base_url"], api_key=args.token, **options)
-        if args.token:
-            values["api_key"] = args.token
-        path = save_user_config(**values)
-        saved = "base_url and api_key" if args.token else "base_url"
-        print(f"saved {saved} to {path} (mode 0600); later runs need no --url", file=sys.stderr)
-        return client
+        return JaguarClient(base_url=args.url.strip().rstrip("/"), api_key=args.token, **options)
     if args.local:
         return JaguarClient.local(model=args.local, device=args.device, **options)
     if args.modal_app:
         return JaguarClient.from_modal(args.modal_app, api_key=args.token, **options)
     return JaguarClient(api_key=args.token, **options)
+
+
+def remember_connection(args: argparse.Namespace, *, token_checked: bool) -> None:
+    """After a call that succeeded: save ``--url``, and ``--token`` if the call checked it.
+
+    The call proved the URL (and, where it was authenticated, the token), so a mistyped URL or
+    a wrong token never reaches the config file. The token is stored for the URL's origin only.
+    Says on stderr what was saved, and what was not.
+
+    Args:
+        args: Parsed arguments with the connection flags.
+        token_checked: Whether the call that succeeded sent ``--token`` to an authenticated
+            route (``health`` does not; ``reload`` with ``--admin-token`` does not).
+
+    Raises:
+        ConfigurationError: The config file cannot be written.
+    """
+    if not args.url:
+        return
+    from .._config import save_user_config
+
+    url = args.url.strip().rstrip("/")
+    save_token = bool(args.token) and token_checked
+    path = save_user_config(base_url=url, **({"api_key": args.token} if save_token else {}))
+    saved = f"base_url {url}" + (" and its token" if save_token else "")
+    print(f"saved {saved} to {path} (mode 0600); later runs need no --url", file=sys.stderr)
+    if args.token and not save_token:
+        print(
+            f"note: --token was not saved: `jaguar {args.command}` does not check it",
+            file=sys.stderr,
+        )
 
 
 def _output_paths(result: GenerationResult, output: str) -> list[Path]:
@@ -165,10 +192,8 @@ def _metadata(result: GenerationResult) -> dict[str, Any]:
     return data
 
 
-def _generate_with_progress(client: JaguarClient, request: Any) -> GenerationResult:
+def _generate_with_progress(client: JaguarClient, request: Any, tqdm: Any) -> GenerationResult:
     """Run ``request`` as a job, drawing a denoising-step progress bar on stderr."""
-    from tqdm import tqdm
-
     from .._results import ProgressEvent
 
     job = client.submit(request)
@@ -196,19 +221,31 @@ def _generate(args: argparse.Namespace) -> int:
     from .._request import validate_request
 
     request = validate_request({"prompt": args.prompt, **fields})  # before any connection
+    tqdm = (
+        import_extra("tqdm", "progress", what="`jaguar generate --progress`").tqdm
+        if args.progress
+        else None
+    )
+    building = time.perf_counter()
     with client_from_args(args) as client:
+        # --local loads the model here, in this process: the result's load_s (time the
+        # request spent loading) is 0, so this is the load time to show.
+        local_load_s = time.perf_counter() - building if args.local else None
         started = time.perf_counter()
         result = (
-            _generate_with_progress(client, request)
-            if args.progress
-            else (client.generate(request))
+            _generate_with_progress(client, request, tqdm)
+            if tqdm is not None
+            else client.generate(request)
         )
         elapsed = time.perf_counter() - started
+    remember_connection(args, token_checked=True)
     paths = _output_paths(result, args.output)
     if args.json:
         meta = _metadata(result)
         meta["paths"] = [str(p) for p in paths]
         meta["client_total_s"] = round(elapsed, 4)
+        if local_load_s is not None:
+            meta["local_load_s"] = round(local_load_s, 4)
         print(json.dumps(meta, indent=2))
     else:
         t = result.timings
@@ -219,11 +256,17 @@ def _generate(args: argparse.Namespace) -> int:
         )
         print(f"seed: {result.seed}")
         print(f"request_id: {result.request_id}")
+        load = (
+            f"load {t.load_s:.3f}s"
+            if local_load_s is None
+            else f"load {local_load_s:.3f}s (in this process: imports and weights)"
+        )
         print(
-            f"timings: queue {t.queue_s:.3f}s, load {t.load_s:.3f}s, inference "
+            f"timings: queue {t.queue_s:.3f}s, {load}, inference "
             f"{t.inference_s:.3f}s, decode {t.decode_s:.3f}s, encode {t.encode_s:.3f}s"
         )
-        print(f"total: {t.total_s:.3f}s on the server, {elapsed:.3f}s round trip")
+        where = "on the server" if local_load_s is None else "in the engine"
+        print(f"total: {t.total_s:.3f}s {where}, {elapsed:.3f}s round trip")
         for path in paths:
             print(f"wrote: {path}")
         if result.model.id == "tiny":
@@ -270,6 +313,7 @@ def _print_model(data: dict[str, Any], as_json: bool) -> None:
 def _info(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         info = client.info()
+    remember_connection(args, token_checked=True)
     _print_model(info.model_dump(mode="json"), args.json)
     return 0
 
@@ -277,6 +321,7 @@ def _info(args: argparse.Namespace) -> int:
 def _health(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         status = client.health()
+    remember_connection(args, token_checked=False)  # health needs no token: it proves none
     _print_model(status.model_dump(mode="json"), args.json)
     return 0 if status.ready else 1
 
@@ -284,6 +329,8 @@ def _health(args: argparse.Namespace) -> int:
 def _reload(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         info = client.reload_model(admin_key=args.admin_token)
+    # --token opened the admin route only when no --admin-token was given
+    remember_connection(args, token_checked=args.admin_token is None)
     if not args.json:
         print("reloaded", file=sys.stderr)
     _print_model(info.model_dump(mode="json"), args.json)
@@ -368,7 +415,8 @@ def register(subparsers: Any) -> None:
     gen.add_argument(
         "--progress",
         action="store_true",
-        help="run as a job and show a progress bar of the denoising steps on stderr",
+        help="run as a job and show a progress bar of the denoising steps on stderr (needs "
+        "tqdm: pip install 'jaguar-sdk[progress]')",
     )
     _add_connection_flags(gen)
     gen.set_defaults(handler=_generate)

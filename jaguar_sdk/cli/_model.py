@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._extras import require_extras
+
 __all__ = ["MODEL_COMMAND_MODULES", "register"]
 
 #: Modules under ``jaguar_sdk.cli`` that add ``jaguar model <name>`` sub-commands through
@@ -72,6 +74,7 @@ def _human(size: int) -> str:
 
 
 def _run_tiny(args: argparse.Namespace) -> int:
+    require_extras("engine", what="`jaguar model tiny`")
     from ..engine import build_tiny_model
 
     started = time.perf_counter()

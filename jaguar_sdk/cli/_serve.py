@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from .. import _constants as C
+from .._extras import require_extras
 
 __all__ = ["ENV_SERVER_ADMIN_TOKEN", "ENV_SERVER_TOKEN", "ENV_WEBHOOK_SECRET", "register"]
 
@@ -78,6 +79,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    require_extras("server", "engine", what="`jaguar serve`")
     token = args.token or os.environ.get(ENV_SERVER_TOKEN) or None
     admin_token = args.admin_token or os.environ.get(ENV_SERVER_ADMIN_TOKEN) or None
     webhook_secret = args.webhook_secret or os.environ.get(ENV_WEBHOOK_SECRET) or None

@@ -1,8 +1,10 @@
 """The in-process engine: a FluxPipeline behind ``generate(GenerateRequest) -> GenerationResult``.
 
 Needs the ``engine`` extra (torch, diffusers, transformers). Importing this package is cheap:
-the names below are loaded on first use. Weights on disk (download, verify, versions) are the
-business of :mod:`jaguar_sdk.weights`, which never imports torch.
+the names below are loaded on first use, and without the extra that first use raises
+:class:`~jaguar_sdk.ConfigurationError` naming it (``pip install 'jaguar-sdk[engine]'``).
+Weights on disk (download, verify, versions) are the business of :mod:`jaguar_sdk.weights`,
+which never imports torch.
 
 Example:
     >>> from jaguar_sdk import GenerateRequest

@@ -248,8 +248,9 @@ class Engine:
         Args:
             request: A validated request.
             request_id: The id reported in the result and progress events.
-            on_progress: Called (on this thread) with ``queued``, ``running`` (step k of n),
-                ``decoding``, ``encoding`` and ``done`` events.
+            on_progress: Called (on this thread) with ``running`` (step k of n),
+                ``decoding``, ``encoding`` and ``done`` events. ``queued`` is the job store's:
+                it reports a job queued once, when it accepts it.
 
         Returns:
             The encoded images, the seed used (random when ``request.seed`` is ``None``),
@@ -269,7 +270,6 @@ class Engine:
                     ProgressEvent(stage=stage, step=step, total_steps=total, request_id=request_id)
                 )
 
-        emit("queued")
         with self._lock:
             locked = time.perf_counter()
             pipe = self._pipe()

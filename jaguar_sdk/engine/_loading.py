@@ -12,7 +12,7 @@ import torch
 
 from .._exceptions import ConfigurationError
 from .._logging import get_logger
-from ._quiet import quiet_progress_bars
+from ._quiet import flux_pipeline_class, quiet_progress_bars
 
 __all__ = [
     "FP8_MIN_CAPABILITY",
@@ -46,7 +46,7 @@ def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:
     Raises:
         ConfigurationError: If the folder is not a loadable Flux pipeline.
     """
-    flux_pipeline: Any = importlib.import_module("diffusers").FluxPipeline
+    flux_pipeline: Any = flux_pipeline_class()
     try:
         with quiet_progress_bars():
             pipe = flux_pipeline.from_pretrained(str(folder), dtype=dtype, local_files_only=True)

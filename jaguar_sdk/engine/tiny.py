@@ -13,14 +13,14 @@ same components, tokenizers, scheduler and assembly.
 
 from __future__ import annotations
 
-import importlib
 import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._quiet import quiet_progress_bars
+from .._extras import import_extra
+from ._quiet import flux_pipeline_class, quiet_progress_bars
 
 __all__ = [
     "TINY",
@@ -59,7 +59,7 @@ _T5_WORDS = ("the", "a", "cat", "jaguar", "and", "in", "of", "white", "sign", "r
 
 def _module(name: str) -> Any:
     """Import a library untyped (diffusers/transformers constructors are not annotated)."""
-    return importlib.import_module(name)
+    return import_extra(name, what="Building the tiny model")
 
 
 def _bytes_to_unicode() -> list[str]:
@@ -233,9 +233,8 @@ def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
         >>> pipe.transformer.config.num_layers  # doctest: +SKIP
         1
     """
-    import torch
-
-    diffusers, transformers = _module("diffusers"), _module("transformers")
+    torch, diffusers = _module("torch"), _module("diffusers")
+    transformers = _module("transformers")
     tokenizer = _clip_tokenizer()
     tokenizer_2 = _t5_tokenizer()
     torch.manual_seed(seed)
@@ -305,7 +304,7 @@ def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
     )
     for module in (transformer, vae, text_encoder, text_encoder_2):
         module.eval()
-    return diffusers.FluxPipeline(
+    return flux_pipeline_class()(
         scheduler=scheduler,
         vae=vae,
         text_encoder=text_encoder,

@@ -2,11 +2,12 @@
 
 - :class:`JaguarService` (no extra needed): one model behind every front end (``jaguar serve``,
   the Modal class, the in-process client): lifecycle, reload, idempotency, jobs.
-- :func:`create_app` / :func:`serve` (the ``server`` extra, ``pip install 'jaguar-sdk[server]'``):
-  the FastAPI app used by ``jaguar serve`` and by the Modal web endpoint, and uvicorn around it.
+- :func:`create_app` / :func:`serve` (the ``server`` extra, ``pip install 'jaguar-sdk[server]'``;
+  ``serve`` also needs ``engine``): the FastAPI app used by ``jaguar serve`` and by the Modal web
+  endpoint, and uvicorn around it.
 
 Names are loaded on first use, so ``from jaguar_sdk.server import JaguarService`` does not
-import FastAPI.
+import FastAPI; without the extra a name raises :class:`~jaguar_sdk.ConfigurationError` naming it.
 
 Example:
     >>> from jaguar_sdk.server import serve
@@ -50,4 +51,7 @@ _WHERE = {
 }
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
+# Checked up front, so one message names every extra missing (the rest name theirs on import).
+_EXTRAS = {"create_app": ("server",), "serve": ("server", "engine")}
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals(), extras=_EXTRAS)

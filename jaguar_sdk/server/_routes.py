@@ -20,7 +20,7 @@ from .._results import GenerationResult, HealthStatus, ModelInfo
 from ._auth import require_admin_token, require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
-from ._negotiate import prefers_image
+from ._negotiate import negotiate_format, prefers_image
 from ._service import JaguarService
 
 __all__ = [
@@ -157,6 +157,7 @@ def build_router() -> APIRouter:
                 "content": _IMAGE_CONTENT,
             },
             **_ERRORS,
+            406: {"model": ErrorBody, "description": "`Accept` conflicts with `output_format`"},
         },
         openapi_extra={
             "requestBody": {
@@ -183,7 +184,7 @@ def build_router() -> APIRouter:
     )
     async def generate(request: Request) -> Response:
         body = await read_json_object(request, max_bytes=max_body_of(request))
-        req = validate_request(body)
+        req = validate_request(negotiate_format(body, request.headers.get("accept")))
         key = idempotency_key_of(request)
         service = service_of(request)
         result = await run_in_threadpool(

@@ -69,7 +69,8 @@ def serve(
         webhook_secret: HMAC secret for job webhooks (none: jobs with a webhook are refused).
 
     Raises:
-        ImportError: If the ``server`` or ``engine`` extras are not installed.
+        ConfigurationError: The ``server`` or ``engine`` extra is not installed (raised when
+            ``serve`` is imported from :mod:`jaguar_sdk.server`).
 
     Example:
         >>> serve("tiny", port=8000, api_key="s3cret")  # doctest: +SKIP

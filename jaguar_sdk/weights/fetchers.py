@@ -14,8 +14,10 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
+from .._extras import import_extra
 from .manifest import hash_file
 
 __all__ = [
@@ -105,6 +107,11 @@ def is_commit(revision: str) -> bool:
     return bool(_SHA_RE.match(revision))
 
 
+def _hub() -> ModuleType:
+    """``huggingface_hub`` (the engine extra), imported on first use."""
+    return import_extra("huggingface_hub", what="Reaching the Hugging Face Hub")
+
+
 def _matches(rel: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) for p in patterns)
 
@@ -133,7 +140,7 @@ class HubFetcher:
         """Ask the Hub which commit ``revision`` points at (one small API call)."""
         if is_commit(revision):
             return revision
-        from huggingface_hub import HfApi
+        HfApi = _hub().HfApi
 
         sha = HfApi(token=self._token_value()).model_info(repo_id, revision=revision).sha
         if not sha:
@@ -145,7 +152,7 @@ class HubFetcher:
     ) -> str:
         """Download the allowed files of ``repo_id`` at ``revision`` into ``dest_dir``."""
         os.environ.setdefault("HF_XET_HIGH_PERFORMANCE", "1")
-        from huggingface_hub import snapshot_download
+        snapshot_download = _hub().snapshot_download
 
         commit = self.resolve(repo_id, revision)
         snapshot_download(
@@ -163,7 +170,7 @@ class HubFetcher:
         self, repo_id: str, revision: str, allow_patterns: Sequence[str]
     ) -> list[RemoteFile]:
         """List a commit's files with sizes and LFS sha256 (one API call, nothing downloaded)."""
-        from huggingface_hub import HfApi
+        HfApi = _hub().HfApi
 
         info = HfApi(token=self._token_value()).model_info(
             repo_id, revision=revision, files_metadata=True
@@ -185,7 +192,7 @@ class HubFetcher:
         if not paths:
             return
         os.environ.setdefault("HF_XET_HIGH_PERFORMANCE", "1")
-        from huggingface_hub import snapshot_download
+        snapshot_download = _hub().snapshot_download
 
         snapshot_download(
             repo_id,

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._extras import import_extra
 from .manifest import MANIFEST_NAME
 
 __all__ = ["LocalStorage", "ModalVolumeStorage", "Storage"]
@@ -203,8 +204,7 @@ class ModalVolumeStorage:
         if volume is None:
             if not volume_name:
                 raise ValueError("give a volume name or a volume object")
-            import modal
-
+            modal = import_extra("modal", what="Reaching a Modal Volume")
             volume = modal.Volume.from_name(volume_name)
         self.volume = volume
         self.description = f"Modal Volume {volume_name or '(given)'}"

@@ -40,9 +40,12 @@ def test_generate_with_url_saves_config_and_writes_files(
     assert [p.suffix for p in written] == [".png", ".png"]
     assert all(f"wrote: {p}" in out for p in written)
     # the URL (and token) were saved, 0600, JSON; the token is never printed
-    assert f"saved base_url and api_key to {isolated_env}" in err
+    assert f"saved base_url {live.url} and its token to {isolated_env}" in err
     assert stat.S_IMODE(os.stat(isolated_env).st_mode) == 0o600
-    assert json.loads(isolated_env.read_text()) == {"api_key": API_KEY, "base_url": live.url}
+    assert json.loads(isolated_env.read_text()) == {
+        "api_keys": {live.url: API_KEY},
+        "base_url": live.url,
+    }
     assert API_KEY not in out + err
 
     # a later run needs no flag

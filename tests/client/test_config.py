@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,10 @@ def test_save_user_config_is_atomic_json_0600(isolated_env: Path) -> None:
     path = save_user_config(base_url="http://127.0.0.1:1", api_key="k")
     assert path == isolated_env == user_config_path()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"api_key": "k", "base_url": "http://127.0.0.1:1"}
+    assert json.loads(path.read_text()) == {
+        "api_keys": {"http://127.0.0.1:1": "k"},  # the token is stored for its origin
+        "base_url": "http://127.0.0.1:1",
+    }
     save_user_config(api_key=None, modal_app="app")  # merge; None removes
     assert load_user_config() == {"base_url": "http://127.0.0.1:1", "modal_app": "app"}
     assert [p.name for p in path.parent.iterdir()] == ["config.json"]  # no temp files left
@@ -148,24 +152,19 @@ def test_explicit_config_path_argument(tmp_path: Path) -> None:
         assert "127.0.0.1:7" in repr(client) and "max_retries=1" in repr(client)
 
 
-def test_from_modal_without_the_modal_extra_is_clear(monkeypatch) -> None:
-    import importlib
-
-    real_import_module = importlib.import_module
-
-    def fake_import_module(name, *args, **kwargs):
-        if name == "jaguar_sdk._transports.modal":
-            raise ImportError("No module named 'modal'")
-        return real_import_module(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib, "import_module", fake_import_module)
+def test_from_modal_without_the_modal_extra_fails_when_called(monkeypatch) -> None:
+    # sys.modules[name] = None is how Python marks a module absent: importing it raises
+    # ModuleNotFoundError and importlib.util.find_spec returns None (importlib/util.py).
+    monkeypatch.setitem(sys.modules, "modal", None)
+    with pytest.raises(ConfigurationError, match=r"pip install 'jaguar-sdk\[modal\]'"):
+        JaguarClient.from_modal()  # at once, not at the first call
+    monkeypatch.setenv("JAGUAR_MODAL_APP", "env-app")
     with pytest.raises(ConfigurationError, match=r"jaguar-sdk\[modal\]"):
-        JaguarClient.from_modal()
+        JaguarClient()
 
 
 def test_from_modal_builds_the_modal_transport(monkeypatch) -> None:
-    import importlib
-    import types
+    from jaguar_sdk._transports import modal as modal_transport
 
     built: list[tuple[str, str, str | None]] = []
 
@@ -181,19 +180,50 @@ def test_from_modal_builds_the_modal_transport(monkeypatch) -> None:
         def close(self) -> None:
             pass
 
-    module = types.SimpleNamespace(
-        ModalTransport=FakeModalTransport, AsyncModalTransport=FakeModalTransport
-    )
-    real_import_module = importlib.import_module
-    monkeypatch.setattr(
-        importlib,
-        "import_module",
-        lambda name, *a, **k: (
-            module if name == "jaguar_sdk._transports.modal" else real_import_module(name, *a, **k)
-        ),
-    )
+    monkeypatch.setattr(modal_transport, "ModalTransport", FakeModalTransport)
     with JaguarClient.from_modal("my-app", "MyCls", environment="dev") as client:
         assert "modal_app='my-app'" in repr(client)
     monkeypatch.setenv("JAGUAR_MODAL_APP", "env-app")
     JaguarClient().close()
     assert built == [("my-app", "MyCls", "dev"), ("env-app", "JaguarModel", None)]
+
+
+def test_a_saved_token_belongs_to_its_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    save_user_config(base_url="http://a.example:8000/", api_key="key-a")
+    assert resolve_config({}).api_key == "key-a"  # the saved URL with its token
+    assert (
+        resolve_config({"base_url": "http://A.Example:8000/v1"}).api_key == "key-a"
+    )  # same origin
+    for other in ("http://b.example:8000", "http://a.example:8001", "https://a.example:8000"):
+        assert resolve_config({"base_url": other}).api_key is None, other
+    save_user_config(base_url="http://b.example", api_key="key-b")  # a second server
+    assert resolve_config({"base_url": "http://b.example:80"}).api_key == "key-b"
+    assert resolve_config({"base_url": "http://a.example:8000"}).api_key == "key-a"
+    # an argument or $JAGUAR_API_KEY is the caller's choice: it goes to any server
+    assert resolve_config({"base_url": "http://c.example", "api_key": "arg"}).api_key == "arg"
+    monkeypatch.setenv("JAGUAR_API_KEY", "env")
+    assert resolve_config({"base_url": "http://c.example"}).api_key == "env"
+
+
+def test_a_token_from_an_older_config_file_stays_with_its_url(isolated_env: Path) -> None:
+    isolated_env.parent.mkdir(parents=True)
+    isolated_env.write_text(json.dumps({"base_url": "http://old:1", "api_key": "legacy"}))
+    assert resolve_config({}).api_key == "legacy"
+    assert resolve_config({"base_url": "http://new:2"}).api_key is None
+    save_user_config(base_url="http://new:2")  # rewriting the file keeps it, per origin
+    assert load_user_config() == {
+        "base_url": "http://new:2",
+        "api_keys": {"http://old:1": "legacy"},
+    }
+    with pytest.raises(ConfigurationError, match="base_url"):
+        save_user_config(path=isolated_env.with_name("empty.json"), api_key="orphan")
+
+
+def test_origin_of() -> None:
+    from jaguar_sdk._config import origin_of
+
+    assert origin_of("https://Host.example/v1") == "https://host.example:443"
+    assert origin_of("http://[::1]:8000") == "http://[::1]:8000"
+    for bad in ("ftp://x", "http://", "http://x:99999"):
+        with pytest.raises(ConfigurationError):
+            origin_of(bad)

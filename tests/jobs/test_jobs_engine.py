@@ -69,8 +69,7 @@ def test_real_engine_progress_events_in_order(make_server: ServerFactory, tiny_e
         assert job.result(timeout=5).images[0].width == 64
     stages = [(e.stage, e.step) for e in seen]
     assert stages == [
-        ("queued", 0),
-        ("queued", 0),  # the engine's own "waiting for the GPU lock"
+        ("queued", 0),  # once: the store queues the job, the engine only runs it
         ("running", 1),
         ("running", 2),
         ("running", 3),
