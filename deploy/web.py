@@ -23,12 +23,12 @@ from jaguar_sdk import (
     JaguarError,
     ModelInfo,
     NotReadyError,
+    __version__,
+    validate_request,
 )
 from jaguar_sdk._core import parse_reply
 from jaguar_sdk._transports._base import Call, Operation, Reply
 from jaguar_sdk._transports.modal import map_modal_error
-from jaguar_sdk._types import validate_request
-from jaguar_sdk._version import __version__
 from jaguar_sdk.service import JaguarService, ProgressCallback, new_request_id
 
 __all__ = ["HEALTH_DETAIL", "RemoteService", "build_web_app", "misconfigured_app"]

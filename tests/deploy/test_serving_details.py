@@ -23,22 +23,28 @@ from tests.support.modal_standin import StandInVolume
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
 
 
+@pytest.fixture
+def shapes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """``serving_shape`` of every warm-up, in order."""
+    seen: list[bool] = []
+    real_warmup = Engine.warmup
+
+    def warmup(self: Engine, *, serving_shape: bool = False) -> None:
+        seen.append(serving_shape)
+        real_warmup(self, serving_shape=serving_shape)
+
+    monkeypatch.setattr(Engine, "warmup", warmup)
+    return seen
+
+
 def test_compile_warms_up_at_the_serving_shape_and_survives_a_failed_commit(
-    modal_env: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    modal_env: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shapes: list[bool]
 ) -> None:
     volume = StandInVolume(modal_env["volume"], tmp_path / "committed")
     volume.commit()  # the weights step's files are committed
     volume.fail_commit = RuntimeError("Volume commit failed: conflict")
     monkeypatch.setattr(deploy_app, "volume", volume)
     monkeypatch.setenv("JAGUAR_COMPILE", "true")
-    shapes: list[bool] = []
-    real_warmup = Engine.warmup
-
-    def warmup(self: Engine, *, serving_shape: bool = False) -> None:
-        shapes.append(serving_shape)
-        real_warmup(self, serving_shape=serving_shape)
-
-    monkeypatch.setattr(Engine, "warmup", warmup)
     model = new_container()
     health = HealthStatus.model_validate(model.health.local())
     assert health.ready  # the failed commit was logged, not raised
@@ -49,15 +55,7 @@ def test_compile_warms_up_at_the_serving_shape_and_survives_a_failed_commit(
 
 
 def test_without_compile_the_warm_up_stays_cheap(
-    modal_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    modal_env: dict[str, Any], shapes: list[bool]
 ) -> None:
-    shapes: list[bool] = []
-    real_warmup = Engine.warmup
-
-    def warmup(self: Engine, *, serving_shape: bool = False) -> None:
-        shapes.append(serving_shape)
-        real_warmup(self, serving_shape=serving_shape)
-
-    monkeypatch.setattr(Engine, "warmup", warmup)
     assert HealthStatus.model_validate(new_container().health.local()).ready
     assert shapes == [False]
