@@ -201,7 +201,7 @@ _SNAP = settings.snapshot != "off"
     cpu=settings.cpu,
     memory=settings.memory_mb,
     volumes={WEIGHTS_MOUNT: volume},
-    secrets=hf_secrets if settings.on_missing_weights == "download" else [],
+    secrets=hf_secrets,  # HF_TOKEN, where set, for info's update check of a private repo
     timeout=settings.timeout_s,
     # Bounds the enter hooks (load, snapshot, restore, compile, warm-up); Modal's default is
     # `timeout` (app.py: startup_timeout=startup_timeout or timeout).

@@ -67,11 +67,14 @@ _ANSWERED: tuple[tuple[str, str, Any], ...] = (
     ("torch.accelerator", "is_available", False),
     ("torch.accelerator", "device_count", 0),
     ("torch._C", "_cuda_getDeviceCount", 0),  # CUDA builds only; never added to a CPU build
+    # torch/cuda/random.py binds these by name (`from . import _lazy_init, ..., device_count`).
+    ("torch.cuda.random", "device_count", 0),
 )
 #: Refused: they need a device (every other torch.cuda call goes through ``_lazy_init``).
 _REFUSED: tuple[tuple[str, str], ...] = (
     ("torch.cuda", "init"),
     ("torch.cuda", "_lazy_init"),
+    ("torch.cuda.random", "_lazy_init"),
     ("torch.accelerator", "current_device_index"),
     ("torch.accelerator", "set_device_index"),
     ("torch.accelerator", "synchronize"),

@@ -114,7 +114,7 @@ def test_the_default_app() -> None:
     assert gpu["timeout"] == 600
     assert gpu["startup_timeout"] == 1200  # explicit (Modal's default is `timeout`)
     assert gpu["startup_timeout"] > WEIGHTS_LOCK_WAIT_S
-    assert gpu["secrets"] == 0  # the GPU class downloads nothing: no HF token
+    assert gpu["secrets"] == 0  # no HF secret by default: the repo is public
     assert (gpu["scaledown_window"], gpu["min_containers"], gpu["max_containers"]) == (300, 0, 4)
     assert gpu["buffer_containers"] == 0
     assert gpu["enable_memory_snapshot"] is True and gpu["experimental_options"] == {}
@@ -186,7 +186,7 @@ def test_download_mode_and_an_hf_secret() -> None:
         }
     )
     assert d["weights"]["secrets"] == 1
-    assert d["gpu"]["secrets"] == 1  # GPU containers call the Hub through the weights function
+    assert d["gpu"]["secrets"] == 1  # info's update check asks the Hub too
     assert d["gpu"]["startup_timeout"] >= d["weights"]["timeout"]
 
 
