@@ -99,6 +99,10 @@ def test_an_expired_job_answers_410(web: LiveServer, standin: StandInCls) -> Non
         answer = httpx.get(f"{web.url}{path}", headers=headers)
         assert answer.status_code == 410
         assert answer.json()["error"]["code"] == "job_expired"
+    client = JaguarClient(base_url=web.url, api_key=TOKEN)
+    with client, pytest.raises(NotFoundError) as info:
+        client.get_job(job.id)
+    assert (info.value.status_code, info.value.code) == (410, "job_expired")
 
 
 def test_idempotent_submit_holds_across_web_containers(
