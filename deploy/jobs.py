@@ -1,58 +1,74 @@
-"""The Modal job backend of the web endpoint: ``/v1/jobs`` spawns the class method.
+"""The Modal job backend of the web function: ``/v1/jobs`` spawns the GPU class's ``generate``.
 
-With it a job is a spawned ``JaguarModel.generate`` call, not work in the container that took
-the web request: it outlives Modal's 150 s web-request limit, and any container (or client
-process) answers for it by its id, the ``FunctionCall``'s ``object_id``. The Modal mapping
-(spawn, ``FunctionCall.from_id(id).get(timeout=0)`` where the builtin ``TimeoutError`` means
-still running, ``.cancel()``, Modal errors to ``JaguarError``) is the Modal transport's.
+A job is a spawned call, not work in the web container that took the request: it outlives
+Modal's 150 s web-request limit, and any container (or client process) answers for it by its id,
+the ``FunctionCall``'s ``object_id``. Status, result and cancel are those of the Modal transport
+(``jaguar_sdk/_transports/_modal_jobs.py``): a status poll reads the outcome record the GPU class
+leaves in the app's state Dict, or the call graph, and never downloads the images; cancel says
+whether the job had already finished; an expired result is 410, not a timeout.
 
-Limits: Modal reports no progress for a spawned call (a pending job is ``running`` with no
-events); webhooks are refused (no container is around to post them when the call ends); an
-``Idempotency-Key`` is honoured only within one web container.
+An ``Idempotency-Key`` holds across web containers (``deploy/idempotency.py``). Webhooks are
+refused: no container is around to post them when a spawned call ends.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import time
+from collections.abc import Callable
 from typing import Any
 
-from jaguar_sdk._core import parse_reply
-from jaguar_sdk._exceptions import InvalidRequestError
-from jaguar_sdk._operations import Operation
-from jaguar_sdk._request import GenerateRequest
-from jaguar_sdk._results import GenerationResult, JobStatus
-from jaguar_sdk._transports._base import Call
+from deploy.aio import run_coroutine
+from deploy.idempotency import SharedIdempotency
+from jaguar_sdk import GenerateRequest, GenerationResult, InvalidRequestError, JobStatus
+from jaguar_sdk.transports import Call, Operation, map_modal_error, parse_reply, run_job_operation
 
 __all__ = ["ModalJobBackend"]
-
-#: Idempotency keys remembered per web container.
-_MAX_KEYS = 1024
 
 
 class ModalJobBackend:
     """A :class:`~jaguar_sdk.server.JobBackend` that runs each job as a spawned Modal call.
 
     Args:
-        app_name: The deployed Modal app (``modal.Cls.from_name(app_name, class_name)``).
-        class_name: The class whose ``generate`` method is spawned.
-        environment: The Modal environment; ``None`` for the caller's (the container's own).
+        gpu: Returns an instance of the GPU class (``JaguarModel()``).
+        state: The app's state ``modal.Dict`` (job outcome records).
+        idempotency: Keys shared across web containers.
+        app_name: For messages.
+        class_name: For messages.
 
     Example:
-        >>> backend = ModalJobBackend("shuttle-jaguar", "JaguarModel")       # doctest: +SKIP
-        >>> app = create_app(service, job_backend=backend)                   # doctest: +SKIP
+        >>> backend = ModalJobBackend(lambda: JaguarModel(), state=state,      # doctest: +SKIP
+        ...     idempotency=SharedIdempotency(state), app_name="shuttle-jaguar",
+        ...     class_name="JaguarModel")
+        >>> app = create_app(service, job_backend=backend)                  # doctest: +SKIP
     """
 
-    def __init__(self, app_name: str, class_name: str, *, environment: str | None = None) -> None:
-        from jaguar_sdk._transports.modal import ModalTransport
+    def __init__(
+        self,
+        gpu: Callable[[], Any],
+        *,
+        state: Any,
+        idempotency: SharedIdempotency,
+        app_name: str,
+        class_name: str,
+    ) -> None:
+        self._gpu = gpu
+        self._state = state
+        self._keys = idempotency
+        self._app_name = app_name
+        self._class_name = class_name
+        self._where = f"class {class_name!r} of Modal app {app_name!r}"
 
-        self._transport = ModalTransport(app_name, class_name, environment=environment)
-        self._keys: OrderedDict[str, JobStatus] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _send(self, operation: Operation, **fields: Any) -> Any:
-        call = Call(operation=operation, **fields)
-        return parse_reply(operation, self._transport.send(call))
+    def _operation(self, operation: Operation, job_id: str) -> Any:
+        call = Call(operation=operation, job_id=job_id)
+        reply = run_job_operation(
+            call,
+            self._state,
+            where=self._where,
+            map_error=lambda exc: map_modal_error(
+                exc, app=self._app_name, cls_name=self._class_name
+            ),
+        )
+        return parse_reply(operation, reply)
 
     def submit(
         self,
@@ -62,16 +78,17 @@ class ModalJobBackend:
         *,
         request_id: str | None = None,
     ) -> JobStatus:
-        """Spawn ``generate`` with the request.
+        """Spawn ``generate`` with the request (once per idempotency key, across containers).
 
         Args:
             request: The validated request.
             webhook_url: Must be ``None``: spawned jobs post no webhooks.
-            idempotency_key: A repeat within this container gets the first job back.
+            idempotency_key: A repeat gets the first job back, from any web container.
             request_id: The generation's request id.
 
         Returns:
-            ``queued``, with the ``FunctionCall`` id as the job id.
+            ``queued`` with the ``FunctionCall`` id as the job id; a repeated key answers the
+            first job's current status.
 
         Raises:
             InvalidRequestError: A ``webhook_url`` was given.
@@ -83,45 +100,68 @@ class ModalJobBackend:
                 "webhooks; poll GET /v1/jobs/{id} instead.",
                 field="webhook_url",
             )
-        if idempotency_key is not None:
-            with self._lock:
-                if idempotency_key in self._keys:
-                    return self._keys[idempotency_key]
-        status: JobStatus = self._send(
-            "submit", request=request, request_id=request_id, idempotency_key=idempotency_key
-        )
-        if idempotency_key is not None:
-            with self._lock:
-                self._keys[idempotency_key] = status
-                while len(self._keys) > _MAX_KEYS:
-                    self._keys.popitem(last=False)
-        return status
+        payload = {
+            **Call(
+                operation="submit",
+                request=request,
+                request_id=request_id,
+                idempotency_key=idempotency_key,
+            ).to_plain(),
+            "job": True,  # the GPU class records the outcome for status polls
+        }
+        try:
+            call_id, fresh = run_coroutine(self._spawn, payload, idempotency_key)
+        except Exception as exc:
+            if isinstance(exc, InvalidRequestError):
+                raise
+            raise map_modal_error(
+                exc, app=self._app_name, cls_name=self._class_name, request_id=request_id
+            ) from exc
+        if not fresh:
+            return self.status(call_id)
+        return JobStatus(id=call_id, state="queued", request_id=request_id, created_at=time.time())
+
+    async def _spawn(self, payload: dict[str, Any], key: str | None) -> tuple[str, bool]:
+        if key is not None:
+            found = await self._keys.find("job", key)
+            if found is not None:
+                return found, False
+        fc = await self._gpu().generate.spawn.aio(payload)
+        call_id = str(fc.object_id)
+        if key is None:
+            return call_id, True
+        winner = await self._keys.claim("job", key, call_id)
+        if winner != call_id:  # another container claimed the key first
+            await fc.cancel.aio()
+            return winner, False
+        return call_id, True
 
     def status(self, job_id: str) -> JobStatus:
         """``running`` while the call runs, then ``succeeded``, ``failed`` or ``cancelled``.
 
         Raises:
-            NotFoundError: No such ``FunctionCall``.
+            NotFoundError: No such call, or its result expired (410, ``job_expired``).
         """
-        status: JobStatus = self._send("job_status", job_id=job_id)
+        status: JobStatus = self._operation("job_status", job_id)
         return status
 
     def result(self, job_id: str) -> GenerationResult:
-        """The finished call's result.
+        """The finished call's result (downloaded once, here).
 
         Raises:
             JobPendingError: Still running.
             JobCancelledError: Cancelled.
+            NotFoundError: No such call, or its result expired (410).
             JaguarError: The error the generation failed with.
         """
-        result: GenerationResult = self._send("job_result", job_id=job_id)
+        result: GenerationResult = self._operation("job_result", job_id)
         return result
 
     def cancel(self, job_id: str) -> JobStatus:
-        """Cancel the spawned call (``FunctionCall.cancel()``).
+        """Cancel the call if it is still running; a finished job keeps its state.
 
         Raises:
-            NotFoundError: No such ``FunctionCall``.
+            NotFoundError: No such call, or its result expired (410).
         """
-        status: JobStatus = self._send("job_cancel", job_id=job_id)
+        status: JobStatus = self._operation("job_cancel", job_id)
         return status

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Literal
 
-__all__ = ["KNOWN_GPUS", "DeploySettings", "DeploySettingsError"]
+__all__ = ["KNOWN_GPUS", "WEIGHTS_LOCK_WAIT_S", "DeploySettings", "DeploySettingsError"]
 
 #: GPU types Modal documents (``H100!`` pins an H100; plain ``H100`` may be upgraded to an H200).
 KNOWN_GPUS: tuple[str, ...] = (
@@ -40,10 +40,17 @@ KNOWN_GPUS: tuple[str, ...] = (
 
 SnapshotMode = Literal["cpu", "gpu", "off"]
 WebAuth = Literal["token", "proxy"]
+OnMissingWeights = Literal["fail", "download"]
+
+#: Seconds the weights function waits for another container's download of the same revision
+#: (the store's lock) before downloading too; shorter than every startup timeout it runs under.
+WEIGHTS_LOCK_WAIT_S = 900
 
 #: Modal GPU types without fp8 tensor cores (compute capability below 8.9).
 _NO_FP8_GPUS = frozenset({"T4", "A10", "A10G", "A100", "A100-40GB", "A100-80GB"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: App names leave room for the "-state" suffix of the app's state Dict (Modal names: <= 64).
+_APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,57}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -60,6 +67,11 @@ class DeploySettings:
         app_name: Modal app name (``JAGUAR_APP_NAME``, default ``"shuttle-jaguar"``).
         gpu: GPU type, optionally ``:N`` for N GPUs (``JAGUAR_GPU``, default ``"H100"``).
         timeout_s: Seconds one call may run, 1..86400 (``JAGUAR_TIMEOUT_S``, default 600).
+        startup_timeout_s: Seconds a GPU container may take to start (enter hooks: load,
+            snapshot, move to the GPU, compile, warm-up), 60..86400
+            (``JAGUAR_STARTUP_TIMEOUT_S``, default 1200). Modal's own default is ``timeout_s``.
+        cpu: CPU cores reserved per GPU container, 1..64 (``JAGUAR_CPU``, default 8: tokenising,
+            image encoding and the host side of the load; Modal's default is 0.125).
         scaledown_window_s: Idle seconds before a container stops, 2..3600
             (``JAGUAR_SCALEDOWN_WINDOW_S``, default 300).
         min_containers: Containers kept warm when idle (``JAGUAR_MIN_CONTAINERS``, default 0).
@@ -76,10 +88,20 @@ class DeploySettings:
             needs an fp8 GPU: H100/H200/L4/L40S, compute capability >= 8.9).
         web_auth: ``"token"`` (bearer ``JAGUAR_SERVER_TOKEN`` from a Modal secret) or
             ``"proxy"`` (Modal proxy auth, ``Modal-Key``/``Modal-Secret``) (``JAGUAR_WEB_AUTH``).
-        hf_secret: Modal secret holding ``HF_TOKEN``; ``""`` for none (``JAGUAR_HF_SECRET``).
+        hf_secret: Modal secret holding ``HF_TOKEN``, for the weights function (and GPU
+            containers that download); ``""`` for none, the default: the repo is public
+            (``JAGUAR_HF_SECRET``).
         token_secret: Modal secret holding ``JAGUAR_SERVER_TOKEN`` (``JAGUAR_TOKEN_SECRET``).
-        memory_mb: Host RAM requested, MiB (``JAGUAR_MEMORY_MB``, default 65536: ~34 GB of
-            weights sit in host RAM before the snapshot).
+        memory_mb: Host RAM requested, MiB (``JAGUAR_MEMORY_MB``, default 65536: the ~34 GB
+            of weights sit in host RAM before the snapshot, plus one shard read as bytes while
+            it loads; see docs/deploy.md).
+        on_missing_weights: What a GPU container does when the weights are not on the Volume:
+            ``"fail"`` at once, naming the ``modal run`` command (default), or ``"download"``
+            them through the CPU weights function (``JAGUAR_ON_MISSING_WEIGHTS``).
+        weights_timeout_s: Seconds the CPU weights function may run, 3600..86400
+            (``JAGUAR_WEIGHTS_TIMEOUT_S``, default 3600).
+        web_max_inputs: Requests one CPU web container serves at once, 10..1000
+            (``JAGUAR_WEB_MAX_INPUTS``, default 100).
     """
 
     app_name: str = "shuttle-jaguar"
@@ -96,9 +118,14 @@ class DeploySettings:
     compile: bool = False
     fp8: bool = False
     web_auth: WebAuth = "token"
-    hf_secret: str = "huggingface-secret"
+    hf_secret: str = ""
     token_secret: str = "jaguar-api-token"
     memory_mb: int = 65536
+    startup_timeout_s: int = 1200
+    cpu: float = 8.0
+    on_missing_weights: OnMissingWeights = "fail"
+    weights_timeout_s: int = 3600
+    web_max_inputs: int = 100
 
     #: Field name -> environment variable.
     ENV_NAMES: ClassVar[dict[str, str]] = {
@@ -119,6 +146,11 @@ class DeploySettings:
         "hf_secret": "JAGUAR_HF_SECRET",
         "token_secret": "JAGUAR_TOKEN_SECRET",
         "memory_mb": "JAGUAR_MEMORY_MB",
+        "startup_timeout_s": "JAGUAR_STARTUP_TIMEOUT_S",
+        "cpu": "JAGUAR_CPU",
+        "on_missing_weights": "JAGUAR_ON_MISSING_WEIGHTS",
+        "weights_timeout_s": "JAGUAR_WEIGHTS_TIMEOUT_S",
+        "web_max_inputs": "JAGUAR_WEB_MAX_INPUTS",
     }
 
     def __post_init__(self) -> None:
@@ -150,9 +182,11 @@ class DeploySettings:
                 values[f.name] = _parse_bool(var, raw)
             elif isinstance(default, int):
                 values[f.name] = _parse_int(var, raw)
+            elif isinstance(default, float):
+                values[f.name] = _parse_float(var, raw)
             elif f.name in ("gpu",):
                 values[f.name] = raw.upper()
-            elif f.name in ("snapshot", "web_auth"):
+            elif f.name in ("snapshot", "web_auth", "on_missing_weights"):
                 values[f.name] = raw.lower()
             else:
                 values[f.name] = raw
@@ -173,8 +207,8 @@ class DeploySettings:
             DeploySettingsError: Naming the variable, the bad value and the allowed range.
         """
         n = self.ENV_NAMES
-        if not _NAME_RE.match(self.app_name):
-            _fail(n["app_name"], self.app_name, "1-64 letters, digits, '.', '_', '-'")
+        if not _APP_RE.match(self.app_name):
+            _fail(n["app_name"], self.app_name, "1-58 letters, digits, '.', '_', '-'")
         if not _NAME_RE.match(self.volume_name):
             _fail(n["volume_name"], self.volume_name, "1-64 letters, digits, '.', '_', '-'")
         _check_gpu(n["gpu"], self.gpu)
@@ -189,6 +223,25 @@ class DeploySettings:
                 f"JAGUAR_MAX_CONTAINERS={self.max_containers}; allowed: min <= max"
             )
         _check_range(n["memory_mb"], self.memory_mb, 1024, 1024 * 1024)
+        _check_range(n["startup_timeout_s"], self.startup_timeout_s, 60, 86400)
+        _check_range(n["weights_timeout_s"], self.weights_timeout_s, 3600, 86400)
+        _check_range(n["web_max_inputs"], self.web_max_inputs, 10, 1000)
+        if isinstance(self.cpu, bool) or not isinstance(self.cpu, int | float):
+            _fail(n["cpu"], self.cpu, "a number of cores from 1 to 64")
+        if not 1.0 <= float(self.cpu) <= 64.0:
+            _fail(n["cpu"], self.cpu, "a number of cores from 1 to 64")
+        if self.on_missing_weights not in ("fail", "download"):
+            _fail(n["on_missing_weights"], self.on_missing_weights, "one of 'fail', 'download'")
+        if (
+            self.on_missing_weights == "download"
+            and self.startup_timeout_s < self.weights_timeout_s
+        ):
+            raise DeploySettingsError(
+                f"JAGUAR_ON_MISSING_WEIGHTS=download makes a GPU container wait for the weights "
+                f"function during its start, so JAGUAR_STARTUP_TIMEOUT_S={self.startup_timeout_s} "
+                f"must be at least JAGUAR_WEIGHTS_TIMEOUT_S={self.weights_timeout_s}; allowed: "
+                "startup >= weights timeout (or keep 'fail' and run the weights step first)"
+            )
         if self.snapshot not in ("cpu", "gpu", "off"):
             _fail(n["snapshot"], self.snapshot, "one of 'cpu', 'gpu', 'off'")
         if self.web_auth not in ("token", "proxy"):
@@ -226,6 +279,13 @@ def _parse_int(var: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         raise DeploySettingsError(f"{var}={raw!r} is not an integer") from None
+
+
+def _parse_float(var: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise DeploySettingsError(f"{var}={raw!r} is not a number") from None
 
 
 def _parse_bool(var: str, raw: str) -> bool:

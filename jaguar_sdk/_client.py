@@ -137,6 +137,8 @@ class JaguarClient:
         cls_name: str = C.DEFAULT_MODAL_CLASS,
         *,
         environment: str | None = None,
+        gpu: str | None = None,
+        function_timeout: int | None = None,
         **options: Any,
     ) -> Self:
         """Call a deployed Modal app (needs ``pip install 'jaguar-sdk[modal]'``).
@@ -145,18 +147,34 @@ class JaguarClient:
             app: The Modal app name (default ``"shuttle-jaguar"``).
             cls_name: The Modal class name (default ``"JaguarModel"``).
             environment: The Modal environment, if not the default one.
+            gpu: Run on this GPU type instead of the deployed one, e.g. ``"H200"``
+                (``Cls.with_options(gpu=...)``: its own pool of containers, which does not keep
+                the deployment's ``min_containers`` warm). ``info()`` reports the GPU used.
+            function_timeout: Seconds one call may run on Modal, 1 to 86400
+                (``with_options(timeout=...)``; also its own pool). Not the client's
+                ``timeout``, which is how long this client waits for an answer.
             **options: Other constructor arguments (``timeout``, ``max_retries``...).
 
         Returns:
             A client calling the deployment's methods.
 
         Raises:
-            ConfigurationError: The modal extra is missing.
+            ConfigurationError: The modal extra is missing, or ``gpu``/``function_timeout`` is
+                malformed (checked before any network call).
 
         Example:
-            >>> client = JaguarClient.from_modal("shuttle-jaguar")  # doctest: +SKIP
+            >>> client = JaguarClient.from_modal("shuttle-jaguar", gpu="H200")
+            ... # doctest: +SKIP
         """
-        return cls(modal_app=app, modal_class=cls_name, modal_environment=environment, **options)
+        core = ClientCore.create(
+            "sync",
+            modal_app=app,
+            modal_class=cls_name,
+            modal_environment=environment,
+            modal_options={"gpu": gpu, "function_timeout": function_timeout},
+            **options,
+        )
+        return cls._from_core(core)
 
     @classmethod
     def _from_core(cls, core: ClientCore) -> Self:

@@ -439,12 +439,15 @@ class ClientCore:
         headers: Mapping[str, str] | None = None,
         config_path: str | os.PathLike[str] | None = None,
         device: str | None = None,
+        modal_options: Mapping[str, Any] | None = None,
     ) -> ClientCore:
         """Resolve the configuration and build the transport for a new client.
 
         Args:
             flavour: ``"sync"`` or ``"async"``: which transport classes to build.
             device: For the in-process backend: the torch device (``None``: best available).
+            modal_options: For the Modal backend: ``gpu`` and ``function_timeout`` overrides
+                (``Cls.with_options``).
             **rest: The client constructor's arguments.
 
         Raises:
@@ -474,8 +477,14 @@ class ClientCore:
             config_path=config_path,
             has_transport=transport is not None,
         )
+        if (
+            modal_options
+            and any(v is not None for v in modal_options.values())
+            and (config.backend != "modal")
+        ):
+            raise ConfigurationError("gpu= and function_timeout= only apply to a Modal app.")
         if transport is None:
-            transport = _build_transport(flavour, config, http_client, device)
+            transport = _build_transport(flavour, config, http_client, device, modal_options)
         else:
             _check_flavour(flavour, transport)
         return cls(config, transport, headers=headers)
@@ -787,6 +796,7 @@ def _build_transport(
     config: ResolvedConfig,
     http_client: Any,
     device: str | None,
+    modal_options: Mapping[str, Any] | None = None,
 ) -> AnyTransport:
     if http_client is not None and config.backend != "http":
         raise ConfigurationError("http_client= only applies to an HTTP base_url.")
@@ -808,6 +818,7 @@ def _build_transport(
             config.modal_app or C.DEFAULT_MODAL_APP,
             config.modal_class,
             environment=config.modal_environment,
+            **{k: v for k, v in (modal_options or {}).items() if v is not None},
         )
     if config.backend == "local":
         return build_local_transport(flavour, config.model or "tiny", device=device)
@@ -815,19 +826,22 @@ def _build_transport(
 
 
 def build_modal_transport(
-    flavour: Flavour, app: str, cls_name: str, *, environment: str | None
+    flavour: Flavour, app: str, cls_name: str, *, environment: str | None, **options: Any
 ) -> AnyTransport:
     """Build the Modal transport (imports ``modal`` only now).
 
+    Args:
+        options: ``gpu`` / ``function_timeout`` (``Cls.with_options`` overrides).
+
     Raises:
-        ConfigurationError: The ``modal`` extra is not installed.
+        ConfigurationError: The ``modal`` extra is not installed, or an option is malformed.
     """
     # Checked now, so from_modal() fails when called; modal itself is imported on first use.
     require_extras("modal", what="Calling a Modal deployment")
     from ._transports import modal as module
 
     factory = module.AsyncModalTransport if flavour == "async" else module.ModalTransport
-    transport: AnyTransport = factory(app, cls_name, environment=environment)
+    transport: AnyTransport = factory(app, cls_name, environment=environment, **options)
     return transport
 
 

@@ -269,6 +269,8 @@ _CODE_TO_CLASS: dict[str, type[JaguarError]] = {
 _CODE_TO_CLASS["payload_too_large"] = InvalidRequestError
 #: The job store is full: refused with 429 (retried with backoff), never dropped silently.
 _CODE_TO_CLASS["job_store_full"] = RateLimitError
+#: A job whose result the backend no longer keeps (Modal: ``OutputExpiredError``), HTTP 410.
+_CODE_TO_CLASS["job_expired"] = NotFoundError
 
 
 def _class_for_status(status: int | None) -> type[JaguarError]:
@@ -280,7 +282,7 @@ def _class_for_status(status: int | None) -> type[JaguarError]:
         return AuthenticationError
     if status == 403:
         return PermissionDeniedError
-    if status == 404:
+    if status in (404, 410):
         return NotFoundError
     if status in (408, 504):
         return JaguarTimeoutError

@@ -48,6 +48,7 @@ DEFAULT_SIZE = 1024
 MAX_NUM_IMAGES = 4
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
+MIN_MAX_SEQUENCE_LENGTH = 16
 MAX_MAX_SEQUENCE_LENGTH = 512  # FluxPipeline raises above 512
 
 StrictInt = Annotated[int, Field(strict=True)]
@@ -105,7 +106,7 @@ class GenerateRequest(BaseModel):
     quality: StrictInt = Field(90, ge=1, le=100, description="JPEG and WebP quality.")
     max_sequence_length: StrictInt = Field(
         256,
-        ge=16,
+        ge=MIN_MAX_SEQUENCE_LENGTH,
         le=MAX_MAX_SEQUENCE_LENGTH,
         description="Prompt tokens the T5 encoder reads; longer prompts are truncated.",
     )

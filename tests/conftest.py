@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 
+#: The deployment's fixtures (fake Hub, Volume folder, Modal stand-ins) and the two-revision Hub,
+#: for the deploy, jobs and transport tests.
+pytest_plugins = ["tests.deploy.fixtures", "tests.versions.versions_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -36,6 +36,7 @@ from .._logging import RedactingFilter, get_logger
 from .._operations import OPERATIONS
 from .._version import __version__
 from ._base import Call, Reply
+from ._result_redirect import result_request
 
 __all__ = [
     "AsyncHttpTransport",
@@ -340,6 +341,13 @@ class HttpTransport(_HttpBase):
         try:
             request = build_request(self._client, self.base_url, call, api_key=self._api_key)
             response = self._client.send(request)
+            hops = 0
+            # Modal's 150 s limit: a 303 to the result URL is followed with GET, never re-POSTed.
+            while (
+                follow := result_request(self._client, call, request, response, hops)
+            ) is not None:
+                request, hops = follow, hops + 1
+                response = self._client.send(request)
         except httpx.HTTPError as exc:
             raise map_exception(call, self.base_url, exc) from exc
         return map_response(call, response, started)
@@ -389,6 +397,13 @@ class AsyncHttpTransport(_HttpBase):
         try:
             request = build_request(self._client, self.base_url, call, api_key=self._api_key)
             response = await self._client.send(request)
+            hops = 0
+            # Modal's 150 s limit: a 303 to the result URL is followed with GET, never re-POSTed.
+            while (
+                follow := result_request(self._client, call, request, response, hops)
+            ) is not None:
+                request, hops = follow, hops + 1
+                response = await self._client.send(request)
         except httpx.HTTPError as exc:
             raise map_exception(call, self.base_url, exc) from exc
         return map_response(call, response, started)

@@ -18,10 +18,10 @@ container's own credentials, so no token needs to be configured.
 
 from __future__ import annotations
 
-import concurrent.futures
+import re
 import threading
 import time
-from typing import Any, Literal
+from typing import Any
 
 from .. import _constants as C
 from .._exceptions import (
@@ -33,8 +33,6 @@ from .._exceptions import (
     JaguarConnectionError,
     JaguarError,
     JaguarTimeoutError,
-    JobCancelledError,
-    JobPendingError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -44,8 +42,15 @@ from .._logging import get_logger, redact
 from .._operations import JOB_OPERATIONS, OPERATIONS
 from .._results import JobStatus
 from ._base import Call, Reply
+from ._modal_jobs import run_job_operation, state_dict_name
 
-__all__ = ["AsyncModalTransport", "ModalTransport", "build_payload", "map_modal_error"]
+__all__ = [
+    "AsyncModalTransport",
+    "ModalTransport",
+    "build_payload",
+    "map_modal_error",
+    "modal_options",
+]
 
 logger = get_logger("jaguar_sdk.modal")
 
@@ -75,6 +80,44 @@ def _detail(exc: BaseException) -> str:
 def _where(app: str, cls_name: str, environment: str | None) -> str:
     env = f" in environment {environment!r}" if environment else ""
     return f"class {cls_name!r} of Modal app {app!r}{env}"
+
+
+_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}(\+|!)?(:[1-8])?$")
+
+
+def modal_options(*, gpu: str | None, function_timeout: int | None) -> dict[str, Any]:
+    """Check the ``Cls.with_options`` overrides the client was given, before any network call.
+
+    Args:
+        gpu: A Modal GPU type, optionally ``:N`` (``"H200"``, ``"H100!"``, ``"A100-80GB:2"``).
+        function_timeout: Seconds one call may run on Modal, 1 to 86400 (Modal's range).
+
+    Returns:
+        The ``with_options`` keyword arguments (empty when none is set).
+
+    Raises:
+        ConfigurationError: Naming the option and what is allowed.
+    """
+    options: dict[str, Any] = {}
+    if gpu is not None:
+        if not isinstance(gpu, str) or not _GPU_RE.match(gpu.strip()):
+            raise ConfigurationError(
+                f"gpu={gpu!r} is not a Modal GPU type; allowed: a type such as 'H100', 'H100!', "
+                "'H200', 'A100-80GB', 'L40S', 'B200', optionally ':N' with N from 1 to 8."
+            )
+        options["gpu"] = gpu.strip().upper()
+    if function_timeout is not None:
+        if (
+            isinstance(function_timeout, bool)
+            or not isinstance(function_timeout, int)
+            or not 1 <= function_timeout <= 86400
+        ):
+            raise ConfigurationError(
+                f"function_timeout={function_timeout!r} is not valid; allowed: an integer number "
+                "of seconds from 1 to 86400 (Modal's per-call limit)."
+            )
+        options["timeout"] = function_timeout
+    return options
 
 
 def map_modal_error(
@@ -197,58 +240,12 @@ def _timeout_error(call: Call, limit: float, where: str) -> JaguarTimeoutError:
     )
 
 
-# --- jobs: spawn + FunctionCall ---------------------------------------------------------------
-#: What ``FunctionCall.get(timeout=0)`` told us: still going, cancelled, or finished (with data).
-Outcome = tuple[Literal["pending", "cancelled", "done"], Any]
-
-
-def _is_cancelled(exc: BaseException) -> bool:
-    return _is_modal_cancellation(exc) or isinstance(exc, concurrent.futures.CancelledError)
-
-
+# --- jobs: spawn + FunctionCall (status, result and cancel in _modal_jobs.py) ------------------
 def submitted_reply(function_call_id: str, call: Call) -> Reply:
     """The reply to ``submit``: the spawned ``FunctionCall``'s id is the job id."""
     status = JobStatus(
         id=function_call_id, state="queued", request_id=call.request_id, created_at=time.time()
     )
-    return Reply(data=status.model_dump(), request_id=call.request_id)
-
-
-def job_reply(call: Call, outcome: Outcome, *, where: str) -> Reply:
-    """Turn what a ``FunctionCall`` told us into the reply of a job operation.
-
-    Modal reports no progress for a spawned call, so a pending job is ``running`` with no
-    events (Modal does not say whether the input is still queued).
-
-    Raises:
-        JobPendingError: ``job_result`` of a job still running.
-        JobCancelledError: ``job_result`` of a cancelled job.
-    """
-    kind, data = outcome
-    job_id = call.job_id or ""
-    if call.operation == "job_result":
-        if kind == "pending":
-            raise JobPendingError(
-                f"Job {job_id} on the {where} is still running; wait for it to finish first.",
-                request_id=call.request_id,
-            )
-        if kind == "cancelled":
-            raise JobCancelledError(f"Job {job_id} was cancelled.", request_id=call.request_id)
-        return Reply(data=data, request_id=call.request_id)
-    failure: dict[str, Any] | None = None
-    state: Literal["running", "cancelled", "succeeded", "failed"]
-    if kind == "pending":
-        state = "running"
-    elif kind == "cancelled":
-        state = "cancelled"
-    elif isinstance(data, dict) and isinstance(data.get("error"), dict):
-        state, failure = "failed", dict(data["error"])
-    elif isinstance(data, JaguarError):
-        state, failure = "failed", data.to_payload()
-    else:
-        state = "succeeded"
-    rid = data.get("request_id") if isinstance(data, dict) else None
-    status = JobStatus(id=job_id, state=state, failure=failure, request_id=rid)
     return Reply(data=status.model_dump(), request_id=call.request_id)
 
 
@@ -263,11 +260,16 @@ class _ModalBase:
         cls_name: str = C.DEFAULT_MODAL_CLASS,
         *,
         environment: str | None = None,
+        gpu: str | None = None,
+        function_timeout: int | None = None,
     ) -> None:
         self.app = app
         self.cls_name = cls_name
         self.environment = environment
+        #: ``Cls.with_options(...)`` overrides (a separate pool of containers per distinct set).
+        self.options = modal_options(gpu=gpu, function_timeout=function_timeout)
         self._obj: Any = None
+        self._records: Any = None
         self._lock = threading.Lock()
 
     def _instance(self) -> Any:
@@ -280,8 +282,22 @@ class _ModalBase:
                     cls = modal.Cls.from_name(
                         self.app, self.cls_name, environment_name=self.environment
                     )
+                    if self.options:
+                        # cls.py _Cls.with_options: "a new variant of the Cls that will
+                        # autoscale independently of the base configuration" (lazy, no network).
+                        cls = cls.with_options(**self.options)
                     self._obj = cls()
         return self._obj
+
+    def _state_dict(self) -> Any:
+        """The deployment's state Dict (job outcome records); lazy, never created here."""
+        if self._records is None:
+            import modal
+
+            self._records = modal.Dict.from_name(
+                state_dict_name(self.app), environment_name=self.environment
+            )
+        return self._records
 
     def _method(self, call: Call) -> Any:
         return getattr(self._instance(), OPERATIONS[call.operation].modal_method or "")
@@ -308,41 +324,23 @@ class _ModalBase:
         return Reply(data=data, is_json=False, request_id=str(rid) if rid else call.request_id)
 
     def _job(self, call: Call) -> Reply:
-        """Job operations: ``generate.spawn`` to submit, ``FunctionCall.from_id`` for the rest."""
+        """Job operations: ``generate.spawn`` to submit, ``FunctionCall.from_id`` for the rest
+        (status without downloading the result: see ``_modal_jobs.py``)."""
+        if call.operation != "submit":
+            return run_job_operation(
+                call,
+                self._state_dict(),
+                where=self._where,
+                map_error=lambda exc: self._map(exc, call),
+            )
         try:
-            if call.operation == "submit":
-                fc = self._instance().generate.spawn(build_payload(call))
-                return submitted_reply(str(fc.object_id), call)
-            import modal
-
-            fc = modal.FunctionCall.from_id(call.job_id or "")
-            if call.operation == "job_cancel":
-                fc.cancel()
-                outcome: Outcome = ("cancelled", None)
-            else:
-                try:
-                    outcome = ("done", fc.get(timeout=0))
-                except TimeoutError as exc:
-                    if type(exc) is not TimeoutError:
-                        raise
-                    outcome = ("pending", None)
+            # "job": the deployment records the outcome in its state Dict when the call ends.
+            fc = self._instance().generate.spawn({**build_payload(call), "job": True})
         except JaguarError:
             raise
-        except BaseException as exc:
-            if _is_cancelled(exc):
-                outcome = ("cancelled", None)
-            elif isinstance(exc, Exception):
-                mapped = self._map(exc, call)
-                if isinstance(mapped, GenerationError) and call.operation == "job_status":
-                    outcome = ("done", mapped)  # the remote call itself failed
-                else:
-                    raise mapped from exc
-            else:
-                raise
-        failed = outcome[0] == "done" and isinstance(outcome[1], JaguarError)
-        if failed and call.operation == "job_result":
-            raise outcome[1]
-        return job_reply(call, outcome, where=self._where)
+        except Exception as exc:
+            raise self._map(exc, call) from exc
+        return submitted_reply(str(fc.object_id), call)
 
     @property
     def _where(self) -> str:
@@ -350,7 +348,8 @@ class _ModalBase:
 
     def __repr__(self) -> str:
         env = f", environment={self.environment!r}" if self.environment else ""
-        return f"{type(self).__name__}(app={self.app!r}, cls_name={self.cls_name!r}{env})"
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}(app={self.app!r}, cls_name={self.cls_name!r}{env}{opts})"
 
 
 def _is_modal_cancellation(exc: BaseException) -> bool:
@@ -368,6 +367,9 @@ class ModalTransport(_ModalBase):
         app: The Modal app name (``JAGUAR_APP_NAME`` of the deployment).
         cls_name: The class name (``"JaguarModel"``).
         environment: The Modal environment, if not the profile's default.
+        gpu: Run on this GPU type instead of the deployed one (``Cls.with_options(gpu=...)``;
+            its own pool of containers, without the deployment's ``min_containers``).
+        function_timeout: Seconds one call may run on Modal (``with_options(timeout=...)``).
 
     Example:
         >>> from jaguar_sdk import JaguarClient
@@ -434,6 +436,8 @@ class AsyncModalTransport(_ModalBase):
         app: The Modal app name.
         cls_name: The class name (``"JaguarModel"``).
         environment: The Modal environment, if not the profile's default.
+        gpu: As for :class:`ModalTransport`.
+        function_timeout: As for :class:`ModalTransport`.
 
     Example:
         >>> from jaguar_sdk import AsyncJaguarClient

@@ -93,6 +93,17 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, admin: bool = Fals
         help=f"call a deployed Modal app (e.g. {C.DEFAULT_MODAL_APP})",
     )
     group.add_argument(
+        "--gpu",
+        metavar="TYPE",
+        help="with --modal-app: run on this GPU type (e.g. H200), a separate pool of containers",
+    )
+    group.add_argument(
+        "--function-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="with --modal-app: seconds one call may run on Modal (1-86400)",
+    )
+    group.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="read timeout of each attempt"
     )
     if admin:
@@ -129,6 +140,9 @@ def client_from_args(args: argparse.Namespace) -> JaguarClient:
     ]
     if len(chosen) > 1:
         raise ConfigurationError(f"Choose one of {' and '.join(chosen)}, not both.")
+    overrides = {"gpu": args.gpu, "function_timeout": args.function_timeout}
+    if any(value is not None for value in overrides.values()) and not args.modal_app:
+        raise ConfigurationError("--gpu and --function-timeout need --modal-app APP.")
     options: dict[str, Any] = {}
     if args.timeout is not None:
         options["timeout"] = args.timeout
@@ -137,7 +151,7 @@ def client_from_args(args: argparse.Namespace) -> JaguarClient:
     if args.local:
         return JaguarClient.local(model=args.local, device=args.device, **options)
     if args.modal_app:
-        return JaguarClient.from_modal(args.modal_app, api_key=args.token, **options)
+        return JaguarClient.from_modal(args.modal_app, api_key=args.token, **overrides, **options)
     return JaguarClient(api_key=args.token, **options)
 
 

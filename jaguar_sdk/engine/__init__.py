@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._loading import configure_compile_cache
     from ._models import cache_dir, resolve_model
+    from ._snapshot import no_cuda_query, require_cuda
     from .tiny import TINY_MODEL_NAME, build_tiny_model
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "cache_dir",
     "configure_compile_cache",
     "encode_image",
+    "no_cuda_query",
+    "require_cuda",
     "resolve_model",
     "select_device",
     "select_dtype",
@@ -50,6 +53,8 @@ _WHERE = {
     "configure_compile_cache": "._loading",
     "select_device": "._device",
     "select_dtype": "._device",
+    "no_cuda_query": "._snapshot",
+    "require_cuda": "._snapshot",
 }
 
 

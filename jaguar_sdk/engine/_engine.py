@@ -15,12 +15,13 @@ import torch
 from .._exceptions import NotReadyError
 from .._images import GeneratedImage
 from .._logging import get_logger
-from .._request import MIN_SIZE, GenerateRequest
+from .._request import GenerateRequest
 from .._results import GenerationResult, ModelInfo, ModelRef, ProgressEvent, ProgressStage, Timings
 from .._version import __version__
 from ._device import dtype_name, parse_dtype, select_device, select_dtype
 from ._encode import encode_image
 from ._generate import decode_latents, denoise, sync
+from ._limits import model_limits, warmup_request
 from ._loading import apply_gpu_options, check_fp8_support, load_pipeline, move_pipeline
 from ._models import resolve_model
 
@@ -78,6 +79,8 @@ class Engine:
         self.device = str(getattr(pipeline, "device", "cpu"))
         self.load_timings: dict[str, float] = {"load_s": load_s}
         self.extra: dict[str, Any] = {}
+        self.limits = model_limits(pipeline)
+        self.extra["model_limits"] = self.limits.describe()
         self._lock = threading.Lock()
 
     # --- construction ----------------------------------------------------------------------
@@ -88,6 +91,7 @@ class Engine:
         *,
         dtype: str | None = None,
         model_ref: ModelRef | None = None,
+        mmap: bool = True,
     ) -> Engine:
         """Load the pipeline into CPU memory (memory-mapped weights), without moving it.
 
@@ -98,6 +102,9 @@ class Engine:
                 available, else float32).
             model_ref: The ref to report (e.g. from the weight store); by default the one
                 :func:`resolve_model` derives.
+            mmap: Memory-map the weight files (default). ``False`` reads every weight into
+                RAM, as a CPU memory snapshot needs (no mapping of the weight files survives
+                the load).
 
         Returns:
             An engine on ``"cpu"``; call :meth:`to_device` next.
@@ -114,7 +121,7 @@ class Engine:
         # With an explicit dtype, never query CUDA here: inside Modal's snap=True hook there is
         # no GPU, and touching CUDA before the snapshot can break CUDA after the restore.
         torch_dtype = parse_dtype(dtype) if dtype else select_dtype(select_device(None))
-        pipe = load_pipeline(folder, torch_dtype)
+        pipe = load_pipeline(folder, torch_dtype, mmap=mmap)
         load_s = time.perf_counter() - started
         engine = cls(pipe, model_ref=model_ref or resolved_ref, dtype=torch_dtype, load_s=load_s)
         engine.device = "cpu"
@@ -223,15 +230,18 @@ class Engine:
         self.load_timings["to_device_gb"] = moved["bytes"] / 1e9
         return self
 
-    def warmup(self) -> None:
-        """Run one tiny generation (64x64, 1 step) to warm kernels and caches.
+    def warmup(self, *, serving_shape: bool = False) -> None:
+        """Run one generation to warm kernels and caches.
+
+        Args:
+            serving_shape: At the default serving shape (1024x1024, 4 steps) instead of the
+                cheapest one (64x64, 1 step); use it after ``compile=True``, which compiles
+                again for every new input shape.
 
         Records the seconds as ``warmup_s`` in :attr:`load_timings`.
         """
         started = time.perf_counter()
-        request = GenerateRequest.model_validate(
-            {"prompt": "warm-up", "width": MIN_SIZE, "height": MIN_SIZE, "steps": 1, "seed": 0}
-        )
+        request = warmup_request(serving_shape=serving_shape)
         self.generate(request, request_id="warmup")
         self.load_timings["warmup_s"] = time.perf_counter() - started
 
@@ -273,7 +283,8 @@ class Engine:
         with self._lock:
             locked = time.perf_counter()
             pipe = self._pipe()
-            latents = denoise(pipe, request, seed, lambda k, n: emit("running", k, n))
+            run = self.limits.apply(request)
+            latents = denoise(pipe, run, seed, lambda k, n: emit("running", k, n))
             sync(self.device)
             denoised = time.perf_counter()
             emit("decoding", request.steps)
@@ -333,7 +344,9 @@ class Engine:
         """
         self.pipeline = None
         gc.collect()
-        if torch.cuda.is_available():
+        # is_initialized() asks no driver (torch/cuda/__init__.py); is_available() would query
+        # the device count, which must not happen before a memory snapshot (_snapshot.py).
+        if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
             torch.cuda.empty_cache()
 
     def _pipe(self) -> Any:

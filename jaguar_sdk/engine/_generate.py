@@ -86,12 +86,19 @@ def decode_latents(pipe: Any, latents: torch.Tensor, width: int, height: int) ->
         One RGB image per latent.
     """
     vae = pipe.vae
+    images: list[Image.Image] = []
     with torch.inference_mode():
         unpacked = pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor)
         unpacked = (unpacked / vae.config.scaling_factor) + vae.config.shift_factor
-        unpacked = unpacked.to(device=vae.device, dtype=vae.dtype)
-        pixels = vae.decode(unpacked, return_dict=False)[0]
-        # diffusers' postprocess: [-1, 1] -> [0, 1] -> round(x * 255) as uint8, done on device
-        pixels = (pixels.float() / 2 + 0.5).clamp(0, 1)
-        array = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(np.ascontiguousarray(frame)) for frame in array]
+        # One image at a time: the decoder's activations at full resolution (its last up block)
+        # dominate its memory and grow with the batch, so 4 images of 2048x2048 at once would
+        # hold 4x what one does; per image, the peak is one image's.
+        for index in range(unpacked.shape[0]):
+            one = unpacked[index : index + 1].to(device=vae.device, dtype=vae.dtype)
+            pixels = vae.decode(one, return_dict=False)[0]
+            # diffusers' postprocess: [-1, 1] -> [0, 1] -> round(x * 255) as uint8, on device
+            pixels = (pixels.float() / 2 + 0.5).clamp(0, 1)
+            frame = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()[0]
+            del pixels
+            images.append(Image.fromarray(np.ascontiguousarray(frame)))
+    return images

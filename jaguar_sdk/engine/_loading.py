@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,15 +32,19 @@ FP8_MIN_CAPABILITY = (8, 9)
 logger = get_logger("jaguar_sdk.engine")
 
 
-def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:
+def load_pipeline(folder: Path, dtype: torch.dtype, *, mmap: bool = True) -> Any:
     """Load a FluxPipeline on CPU from a local diffusers folder, never touching the network.
 
-    Weights are memory-mapped (safetensors): for a matching dtype on CPU the parameters are
-    zero-copy views of the files, and the bytes are read on first use.
+    With ``mmap`` (the default) weights are memory-mapped (safetensors): for a matching dtype
+    on CPU the parameters are zero-copy views of the files, and the bytes are read on first use.
+    Without it every weight is read into process memory and no file stays mapped, which a CPU
+    memory snapshot needs: a mapping of a Volume file is not the weights, and it breaks if the
+    file is renamed (see ``_load_kwargs_without_mmap``).
 
     Args:
         folder: A folder with ``model_index.json`` and the component sub-folders.
         dtype: The weight dtype.
+        mmap: Memory-map the weight files (``False``: read them fully into RAM).
 
     Returns:
         The ``diffusers.FluxPipeline`` (progress bars disabled).
@@ -49,7 +55,10 @@ def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:
     flux_pipeline: Any = flux_pipeline_class()
     try:
         with quiet_progress_bars():
-            pipe = flux_pipeline.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+            extra = {} if mmap else _load_kwargs_without_mmap(folder, dtype)
+            pipe = flux_pipeline.from_pretrained(
+                str(folder), dtype=dtype, local_files_only=True, **extra
+            )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigurationError(
             f"could not load a FluxPipeline from {str(folder)!r}: {type(exc).__name__}: {exc}. "
@@ -58,6 +67,36 @@ def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:
         ) from exc
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _load_kwargs_without_mmap(folder: Path, dtype: torch.dtype) -> dict[str, Any]:
+    """``from_pretrained`` arguments that read every weight file fully into RAM.
+
+    diffusers' ``disable_mmap=True`` reaches only its own models (``pipeline_loading_utils.py``
+    ``load_sub_model`` sets ``loading_kwargs["disable_mmap"]`` when ``is_diffusers_model``;
+    ``model_loading_utils.load_state_dict`` then reads ``safetensors.torch.load(f.read())``
+    instead of ``load_file``, which maps). The text encoders are transformers models, so they are
+    loaded here with transformers' own ``disable_mmap=True`` (``modeling_utils.py``
+    ``from_pretrained``: "safetensors files are read fully into memory instead of being
+    memory-mapped") and passed in as components.
+    """
+    transformers: Any = importlib.import_module("transformers")
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    extra: dict[str, Any] = {"disable_mmap": True}
+    for name, spec in index.items():
+        if not (isinstance(spec, list) and len(spec) == 2 and spec[0] == "transformers"):
+            continue
+        model_class: Any = getattr(transformers, str(spec[1]), None)
+        if not _is_subclass(model_class, transformers.PreTrainedModel):
+            continue  # tokenizers and processors hold no weights
+        extra[name] = model_class.from_pretrained(
+            str(folder / name), dtype=dtype, local_files_only=True, disable_mmap=True
+        )
+    return extra
+
+
+def _is_subclass(candidate: Any, base: Any) -> bool:
+    return inspect.isclass(candidate) and issubclass(candidate, base)
 
 
 def move_pipeline(pipe: Any, device: str) -> dict[str, Any]:

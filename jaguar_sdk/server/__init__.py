@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._job_routes import JobBackend, StoreJobBackend
     from ._job_store import JobStore
     from ._serve import serve
-    from ._service import EngineLike, JaguarService
+    from ._service import EngineLike, JaguarService, ProgressCallback, new_request_id
 
 __all__ = [
     "EngineLike",
@@ -34,8 +34,10 @@ __all__ = [
     "JaguarService",
     "JobBackend",
     "JobStore",
+    "ProgressCallback",
     "StoreJobBackend",
     "create_app",
+    "new_request_id",
     "serve",
 ]
 
@@ -48,6 +50,8 @@ _WHERE = {
     "IdempotencyStore": "._idempotency",
     "JaguarService": "._service",
     "EngineLike": "._service",
+    "ProgressCallback": "._service",
+    "new_request_id": "._service",
 }
 
 

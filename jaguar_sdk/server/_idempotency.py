@@ -14,7 +14,7 @@ from .._results import GenerationResult
 
 __all__ = ["IdempotencyStore"]
 
-logger = get_logger("jaguar_sdk.service")
+logger = get_logger("jaguar_sdk.server._service")
 
 
 class IdempotencyStore:

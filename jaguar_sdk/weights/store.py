@@ -313,6 +313,8 @@ class WeightStore:
                 )
                 if found is not None:
                     return found
+            else:
+                self._clean_orphans(repo_id, commit)
             return self._download_and_publish(
                 repo_id, revision, commit, fetch, progress, replace=force
             )
@@ -365,6 +367,35 @@ class WeightStore:
             self._commit()
         except Exception as exc:
             logger.warning("volume commit failed: %s", exc)
+
+    def safe_commit(self) -> None:
+        """Commit (``Volume.commit`` on Modal), logging a failure instead of raising it.
+
+        For writes that only save later work (e.g. torch.compile caches): a failed commit must
+        not fail the container that made them.
+        """
+        self._safe_commit()
+
+    def _clean_orphans(self, repo_id: str, commit: str) -> list[Path]:
+        """Remove staging folders of this repo and commit left by a download that died.
+
+        Called with the lock for ``repo_id@commit`` held: downloads of that commit only run under
+        it, so a staging folder of that commit belongs to a holder whose lock was released or
+        broken as stale, i.e. a download that was killed. It is removed now rather than after
+        ``staging_max_age_s``, so a killed 34 GB download does not sit on the Volume for hours.
+        """
+        prefix = f"{safe_name(repo_id, 'repo id')}--{commit[:40]}--"
+        removed: list[Path] = []
+        if not self.staging_dir.is_dir():
+            return removed
+        for entry in self.staging_dir.iterdir():
+            if entry.name.startswith(prefix):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        if removed:
+            logger.info("removed %d staging folder(s) of a killed download", len(removed))
+            self._safe_commit()
+        return removed
 
     def _download_and_publish(
         self,

@@ -1,4 +1,8 @@
-"""The Modal app definition, read back from modal 1.6.4's own objects (no token, no network)."""
+"""The Modal app definition, read back from modal 1.6.4's own objects (no token, no network).
+
+``deploy/app.py`` decorates its functions and class at import, from ``JAGUAR_*`` variables, like
+Modal's own examples; other settings are checked by importing it in a subprocess with other env.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,19 @@ import modal
 import pytest
 
 import deploy.app as deploy_app
-from deploy.settings import DeploySettings, DeploySettingsError
+from deploy.settings import WEIGHTS_LOCK_WAIT_S, DeploySettings, DeploySettingsError
+from jaguar_sdk._constants import DEFAULT_MODAL_CLASS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def definition(model_cls: Any) -> dict[str, Any]:
-    """What Modal will send to its server for the class: spec, function info and the
-    arguments captured by the class service function's loader (where modal 1.6.4 keeps the
-    autoscaler and snapshot settings until deploy)."""
+def definition(fn: Any) -> dict[str, Any]:
+    """What Modal will send to its server for a function (or a class's service function): the
+    spec, and the arguments captured by its loader (where modal 1.6.4 keeps the autoscaler,
+    snapshot, concurrency and startup settings until deploy)."""
     from modal._utils.async_utils import synchronizer
 
-    raw = synchronizer._translate_in(model_cls._get_class_service_function())
+    raw = synchronizer._translate_in(fn)
     load = raw._load
     captured = dict(
         zip(
@@ -33,109 +38,52 @@ def definition(model_cls: Any) -> dict[str, Any]:
             strict=True,
         )
     )
-    raw_cls = synchronizer._translate_in(model_cls)
-    web = raw_cls._method_partials["web"].params.webhook_config
+    webhook = captured["webhook_config"]
     return {
         "gpu": raw._spec.gpus,
-        "volumes": raw._spec.volumes,
+        "cpu": raw._spec.cpu,
         "memory": raw._spec.memory,
-        "secrets": raw._spec.secrets,
-        "image": raw._spec.image,
-        "timeout": raw._function_info.timeout,
+        "volumes": sorted(raw._spec.volumes),
+        "secrets": len(raw._spec.secrets),
+        "timeout": captured["timeout"],
+        "startup_timeout": captured["startup_timeout"],
         "scaledown_window": captured["scaledown_window"],
         "min_containers": captured["min_containers"],
         "max_containers": captured["max_containers"],
         "buffer_containers": captured["buffer_containers"],
         "enable_memory_snapshot": captured["enable_memory_snapshot"],
-        "experimental_options": captured["experimental_options"],
-        "methods": sorted(raw_cls._method_partials),
-        "requires_proxy_auth": web.requires_proxy_auth,
+        "experimental_options": captured["experimental_options"] or {},
+        "max_concurrent_inputs": captured["max_concurrent_inputs"],
+        "web": bool(webhook and webhook.type),
+        "requires_proxy_auth": bool(webhook and webhook.requires_proxy_auth),
     }
 
 
-def test_module_level_app_uses_the_defaults() -> None:
-    assert deploy_app.app.name == "shuttle-jaguar"
-    d = definition(deploy_app.JaguarModel)
-    assert d["gpu"] == "H100"
-    assert list(d["volumes"]) == ["/weights"]
-    assert repr(d["volumes"]["/weights"]) == repr(deploy_app.volume)
-    assert d["timeout"] == 600
-    assert d["scaledown_window"] == 300
-    assert (d["min_containers"], d["buffer_containers"], d["max_containers"]) == (0, 0, 4)
-    assert d["enable_memory_snapshot"] is True
-    assert not d["experimental_options"]
-    assert d["memory"] == 65536
-    assert d["methods"] == ["generate", "health", "info", "reload", "web"]
-    assert d["requires_proxy_auth"] is False
-    assert len(d["secrets"]) == 2  # huggingface-secret + jaguar-api-token
-    assert deploy_app.CLASS_NAME == "JaguarModel"
+def app_definition(module: Any) -> dict[str, Any]:
+    """The three parts of the app, plus the GPU class's methods."""
+    from modal._utils.async_utils import synchronizer
 
-
-def test_settings_are_read_back_from_modal() -> None:
-    s = DeploySettings.from_env(
-        {
-            "JAGUAR_APP_NAME": "jaguar-test",
-            "JAGUAR_GPU": "a100-80gb:2",
-            "JAGUAR_TIMEOUT_S": "1200",
-            "JAGUAR_SCALEDOWN_WINDOW_S": "60",
-            "JAGUAR_MIN_CONTAINERS": "1",
-            "JAGUAR_BUFFER_CONTAINERS": "1",
-            "JAGUAR_MAX_CONTAINERS": "8",
-            "JAGUAR_MEMORY_MB": "98304",
-            "JAGUAR_HF_SECRET": "",
-            "JAGUAR_VOLUME_NAME": "other-weights",
-        }
-    )
-    app, model_cls = deploy_app.build_app(s)
-    assert app.name == "jaguar-test"
-    d = definition(model_cls)
-    assert d["gpu"] == "A100-80GB:2"
-    assert d["timeout"] == 1200
-    assert d["scaledown_window"] == 60
-    assert (d["min_containers"], d["buffer_containers"], d["max_containers"]) == (1, 1, 8)
-    assert d["memory"] == 98304
-    assert len(d["secrets"]) == 1  # only the web token secret
-    assert "other-weights" in repr(d["volumes"]["/weights"])
-
-
-def test_gpu_snapshot_mode_sets_the_experimental_option() -> None:
-    s = DeploySettings.from_env({"JAGUAR_SNAPSHOT": "gpu"})
-    _, model_cls = deploy_app.build_app(s)
-    d = definition(model_cls)
-    assert d["enable_memory_snapshot"] is True
-    assert d["experimental_options"] == {"enable_gpu_snapshot": "True"}
-
-
-def test_settings_are_baked_into_the_image_env() -> None:
-    env = DeploySettings.from_env({"JAGUAR_GPU": "L40S", "JAGUAR_COMPILE": "yes"}).to_env()
-    assert env["JAGUAR_GPU"] == "L40S"
-    assert env["JAGUAR_COMPILE"] == "true"
-    assert DeploySettings.from_env(env) == DeploySettings.from_env(
-        {"JAGUAR_GPU": "L40S", "JAGUAR_COMPILE": "1"}
-    )
-
-
-def test_import_fixed_settings_are_refused_by_build_app() -> None:
-    with pytest.raises(DeploySettingsError, match="JAGUAR_SNAPSHOT"):
-        deploy_app.build_app(DeploySettings(snapshot="off"))
-    with pytest.raises(DeploySettingsError, match="JAGUAR_WEB_AUTH"):
-        deploy_app.build_app(DeploySettings(web_auth="proxy"))
+    raw_cls = synchronizer._translate_in(module.JaguarModel)
+    return {
+        "app": module.app.name,
+        "weights": definition(module.download_weights),
+        "gpu": definition(module.JaguarModel._get_class_service_function()),
+        "web": definition(module.web),
+        "methods": sorted(raw_cls._method_partials),
+        "torch": "torch" in sys.modules,
+    }
 
 
 def _import_in_subprocess(env: dict[str, str]) -> dict[str, Any]:
     code = (
-        "import json, sys\n"
+        "import json\n"
         "import deploy.app as d\n"
-        "from tests.deploy.test_app_definition import definition\n"
-        "x = definition(d.JaguarModel)\n"
-        "print(json.dumps({k: x[k] for k in ('enable_memory_snapshot', 'requires_proxy_auth',"
-        " 'experimental_options')} | {'secrets': len(x['secrets']),"
-        " 'torch': 'torch' in sys.modules}))\n"
+        "from tests.deploy.test_app_definition import app_definition\n"
+        "print(json.dumps(app_definition(d), default=str))\n"
     )
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("JAGUAR_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JAGUAR_", "MODAL_"))}
     full_env.update(env)
-    full_env.pop("MODAL_TOKEN_ID", None)
-    full_env.pop("MODAL_TOKEN_SECRET", None)
+    full_env["MODAL_CONFIG_PATH"] = str(ROOT / "no-such-modal.toml")
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -148,18 +96,114 @@ def _import_in_subprocess(env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def test_snapshot_off_and_proxy_auth_at_import() -> None:
-    got = _import_in_subprocess({"JAGUAR_SNAPSHOT": "off", "JAGUAR_WEB_AUTH": "proxy"})
-    assert got["enable_memory_snapshot"] is False
-    assert got["requires_proxy_auth"] is True
-    assert got["secrets"] == 1  # proxy auth: no token secret, only the HF one
-    assert got["torch"] is False  # importing the app never imports torch
+def test_the_default_app() -> None:
+    d = app_definition(deploy_app)
+    assert d["app"] == "shuttle-jaguar"
+
+    weights = d["weights"]  # CPU, long timeout, several cores, the Volume
+    assert weights["gpu"] is None and weights["cpu"] >= 4
+    assert weights["timeout"] >= 3600
+    assert weights["volumes"] == ["/weights"]
+    assert weights["secrets"] == 0  # the repo is public: no HF secret by default
+
+    gpu = d["gpu"]
+    assert gpu["gpu"] == "H100"
+    assert gpu["cpu"] == 8.0  # Modal's default reservation is 0.125 cores
+    assert gpu["memory"] == 65536
+    assert gpu["volumes"] == ["/weights"]
+    assert gpu["timeout"] == 600
+    assert gpu["startup_timeout"] == 1200  # explicit (Modal's default is `timeout`)
+    assert gpu["startup_timeout"] > WEIGHTS_LOCK_WAIT_S
+    assert gpu["secrets"] == 0  # no HF secret by default: the repo is public
+    assert (gpu["scaledown_window"], gpu["min_containers"], gpu["max_containers"]) == (300, 0, 4)
+    assert gpu["buffer_containers"] == 0
+    assert gpu["enable_memory_snapshot"] is True and gpu["experimental_options"] == {}
+    assert not gpu["max_concurrent_inputs"]  # one input per GPU container (see docs/deploy.md)
+    assert d["methods"] == ["generate", "health", "info", "reload"]  # no web endpoint here
+
+    web = d["web"]  # CPU, concurrent, the HTTP API
+    assert web["web"] is True and web["gpu"] is None and web["cpu"] == 1.0
+    assert web["max_concurrent_inputs"] == 100
+    assert web["volumes"] == [] and web["secrets"] == 1  # the token secret only
+    assert web["requires_proxy_auth"] is False
+    assert web["timeout"] >= gpu["timeout"] + gpu["startup_timeout"]
+
+
+def test_the_module_reads_like_modals_examples() -> None:
+    assert not hasattr(deploy_app, "build_app")  # no factory rebinding the class name
+    assert isinstance(deploy_app.JaguarModel, modal.Cls)
+    assert isinstance(deploy_app.web, modal.Function)
+    assert isinstance(deploy_app.download_weights, modal.Function)
+    assert deploy_app.CLASS_NAME == DEFAULT_MODAL_CLASS == "JaguarModel"
+
+
+def test_settings_are_read_back_from_modal() -> None:
+    d = _import_in_subprocess(
+        {
+            "JAGUAR_APP_NAME": "jaguar-test",
+            "JAGUAR_GPU": "a100-80gb:2",
+            "JAGUAR_TIMEOUT_S": "1200",
+            "JAGUAR_STARTUP_TIMEOUT_S": "1800",
+            "JAGUAR_CPU": "12",
+            "JAGUAR_SCALEDOWN_WINDOW_S": "60",
+            "JAGUAR_MIN_CONTAINERS": "1",
+            "JAGUAR_BUFFER_CONTAINERS": "1",
+            "JAGUAR_MAX_CONTAINERS": "8",
+            "JAGUAR_MEMORY_MB": "98304",
+            "JAGUAR_WEB_MAX_INPUTS": "250",
+            "JAGUAR_WEIGHTS_TIMEOUT_S": "7200",
+        }
+    )
+    assert d["app"] == "jaguar-test"
+    gpu = d["gpu"]
+    assert (gpu["gpu"], gpu["cpu"], gpu["memory"]) == ("A100-80GB:2", 12.0, 98304)
+    assert (gpu["timeout"], gpu["startup_timeout"], gpu["scaledown_window"]) == (1200, 1800, 60)
+    assert (gpu["min_containers"], gpu["buffer_containers"], gpu["max_containers"]) == (1, 1, 8)
+    assert d["web"]["max_concurrent_inputs"] == 250
+    assert d["weights"]["timeout"] == 7200
+    assert d["torch"] is False  # importing the app never imports torch
+
+
+def test_snapshot_off_and_proxy_auth() -> None:
+    d = _import_in_subprocess({"JAGUAR_SNAPSHOT": "off", "JAGUAR_WEB_AUTH": "proxy"})
+    assert d["gpu"]["enable_memory_snapshot"] is False
+    assert d["web"]["requires_proxy_auth"] is True
+    assert d["web"]["secrets"] == 0  # proxy auth: no token secret
+
+
+def test_gpu_snapshot_mode_sets_the_experimental_option() -> None:
+    d = _import_in_subprocess({"JAGUAR_SNAPSHOT": "gpu"})
+    assert d["gpu"]["enable_memory_snapshot"] is True
+    assert d["gpu"]["experimental_options"] == {"enable_gpu_snapshot": "True"}
+
+
+def test_download_mode_and_an_hf_secret() -> None:
+    d = _import_in_subprocess(
+        {
+            "JAGUAR_ON_MISSING_WEIGHTS": "download",
+            "JAGUAR_STARTUP_TIMEOUT_S": "3600",
+            "JAGUAR_HF_SECRET": "huggingface-secret",
+        }
+    )
+    assert d["weights"]["secrets"] == 1
+    assert d["gpu"]["secrets"] == 1  # info's update check asks the Hub too
+    assert d["gpu"]["startup_timeout"] >= d["weights"]["timeout"]
 
 
 def test_bad_settings_fail_at_import_with_a_clear_message() -> None:
     with pytest.raises(subprocess.CalledProcessError) as info:
         _import_in_subprocess({"JAGUAR_GPU": "H1000"})
     assert "DeploySettingsError: JAGUAR_GPU='H1000' is not valid" in info.value.stderr
+
+
+def test_settings_are_baked_into_the_image_env() -> None:
+    env = DeploySettings.from_env({"JAGUAR_GPU": "L40S", "JAGUAR_COMPILE": "yes"}).to_env()
+    assert env["JAGUAR_GPU"] == "L40S"
+    assert env["JAGUAR_COMPILE"] == "true"
+    assert env["JAGUAR_CPU"] == "8.0"
+    assert DeploySettings.from_env(env) == DeploySettings.from_env(
+        {"JAGUAR_GPU": "L40S", "JAGUAR_COMPILE": "1"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,6 +215,17 @@ def test_bad_settings_fail_at_import_with_a_clear_message() -> None:
         ({"JAGUAR_SCALEDOWN_WINDOW_S": "3601"}, "JAGUAR_SCALEDOWN_WINDOW_S", "from 2 to 3600"),
         ({"JAGUAR_TIMEOUT_S": "0"}, "JAGUAR_TIMEOUT_S", "from 1 to 86400"),
         ({"JAGUAR_TIMEOUT_S": "ten"}, "JAGUAR_TIMEOUT_S", "not an integer"),
+        ({"JAGUAR_STARTUP_TIMEOUT_S": "30"}, "JAGUAR_STARTUP_TIMEOUT_S", "from 60 to 86400"),
+        ({"JAGUAR_WEIGHTS_TIMEOUT_S": "600"}, "JAGUAR_WEIGHTS_TIMEOUT_S", "from 3600"),
+        ({"JAGUAR_CPU": "0.5"}, "JAGUAR_CPU", "from 1 to 64"),
+        ({"JAGUAR_CPU": "many"}, "JAGUAR_CPU", "not a number"),
+        ({"JAGUAR_WEB_MAX_INPUTS": "1"}, "JAGUAR_WEB_MAX_INPUTS", "from 10 to 1000"),
+        ({"JAGUAR_ON_MISSING_WEIGHTS": "hope"}, "JAGUAR_ON_MISSING_WEIGHTS", "'fail', 'download'"),
+        (
+            {"JAGUAR_ON_MISSING_WEIGHTS": "download"},
+            "JAGUAR_STARTUP_TIMEOUT_S",
+            "JAGUAR_WEIGHTS_TIMEOUT_S",
+        ),
         ({"JAGUAR_SNAPSHOT": "maybe"}, "JAGUAR_SNAPSHOT", "'cpu', 'gpu', 'off'"),
         ({"JAGUAR_WEB_AUTH": "none"}, "JAGUAR_WEB_AUTH", "'token', 'proxy'"),
         ({"JAGUAR_COMPILE": "perhaps"}, "JAGUAR_COMPILE", "true/false"),
@@ -182,6 +237,7 @@ def test_bad_settings_fail_at_import_with_a_clear_message() -> None:
         ({"JAGUAR_MAX_CONTAINERS": "0"}, "JAGUAR_MAX_CONTAINERS", "from 1 to 1000"),
         ({"JAGUAR_MODEL_ID": "no-slash"}, "JAGUAR_MODEL_ID", "org/name"),
         ({"JAGUAR_APP_NAME": "bad name"}, "JAGUAR_APP_NAME", "letters"),
+        ({"JAGUAR_APP_NAME": "a" * 59}, "JAGUAR_APP_NAME", "1-58"),
         ({"JAGUAR_MEMORY_MB": "10"}, "JAGUAR_MEMORY_MB", "from 1024"),
         ({"JAGUAR_SNAPSHOT": "gpu", "JAGUAR_GPU": "H100:2"}, "JAGUAR_SNAPSHOT", "several GPUs"),
         ({"JAGUAR_FP8": "true", "JAGUAR_GPU": "A100-80GB"}, "JAGUAR_FP8", "no fp8 tensor cores"),

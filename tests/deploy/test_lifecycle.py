@@ -1,97 +1,89 @@
-"""The JaguarModel lifecycle via Modal's `.local()`: enter hooks (snap=True, then snap=False),
-methods, reload; a temp folder is the Volume and a LocalFolderFetcher over a fake hub is the Hub.
+"""The JaguarModel lifecycle via Modal's `.local()`: the weights step, enter hooks (snap=True,
+then snap=False), methods, reload; a temp folder is the Volume and a LocalFolderFetcher over a
+fake hub is the Hub.
 
 `.local()` runs the real class code in this process with no Modal token: what differs on Modal is
-only the Volume mount (here `JAGUAR_WEIGHTS_DIR`), `Volume.commit/reload` (no-ops here) and the
-device (CPU here).
+only the Volume mount (here `JAGUAR_WEIGHTS_DIR`), `Volume.commit/reload` (no-ops here, or the
+stand-in Volume in test_restore.py) and the device (CPU here).
 """
 
 from __future__ import annotations
 
-import shutil
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 import deploy.app as deploy_app
+from deploy.weights import DOWNLOAD_COMMAND, WeightsMissingError
 from jaguar_sdk import GenerationResult, HealthStatus, ModelInfo
 from jaguar_sdk._constants import SCHEMA_VERSION
 from jaguar_sdk.weights import LocalFolderFetcher
 from jaguar_sdk.weights.manifest import MANIFEST_NAME
+from tests.deploy.fixtures import REPO, SHA, new_container, payload
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
 
-REPO = "acme/tiny-jaguar"
-SHA = "feedfacefeedfacefeedfacefeedfacefeedface"
-TOKEN = "test-server-token-123"
 
-
-@pytest.fixture
-def fake_hub(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    hub = tmp_path / "hub"
-    shutil.copytree(tiny_model_dir, hub / REPO / SHA)
-    (hub / REPO / SHA / "shuttle-jaguar.safetensors").write_bytes(b"x" * 1000)  # never fetched
-    (hub / REPO / "refs").mkdir()
-    (hub / REPO / "refs" / "main").write_text(SHA)
-    return hub
-
-
-@pytest.fixture
-def modal_env(
-    tmp_path: Path, fake_hub: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, Any]]:
-    """Point the class at a temp Volume and the fake hub; yield the shared fetcher."""
-    volume = tmp_path / "volume"
-    fetcher = LocalFolderFetcher(fake_hub)
-    monkeypatch.setenv(deploy_app.ENV_WEIGHTS_DIR, str(volume))
-    monkeypatch.setenv("JAGUAR_MODEL_ID", REPO)
-    monkeypatch.setenv("JAGUAR_MODEL_REVISION", "main")
-    monkeypatch.setenv("JAGUAR_SERVER_TOKEN", TOKEN)
-    monkeypatch.setattr(deploy_app, "fetcher_factory", lambda: fetcher)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*mounted Volume.*")
-        warnings.filterwarnings("ignore", message=".*executing locally.*")
-        yield {"volume": volume, "fetcher": fetcher}
-
-
-def new_container() -> Any:
-    """A fresh instance: `.local()` runs its enter hooks on first use, like a cold container."""
-    return deploy_app.JaguarModel()
-
-
-def payload(**request: Any) -> dict[str, Any]:
-    request = {"prompt": "white cat holding a sign", "width": 64, "height": 64, **request}
-    return {"schema_version": SCHEMA_VERSION, "request": request, "request_id": "req_test"}
-
-
-def test_cold_start_downloads_then_next_container_uses_the_volume(
+def test_weights_step_downloads_then_every_container_reads_the_volume(
     modal_env: dict[str, Any],
 ) -> None:
     fetcher: LocalFolderFetcher = modal_env["fetcher"]
-    first = new_container()
-    info = ModelInfo.model_validate(first.info.local())
-    assert info.model.source == "huggingface"
-    assert info.model.id == REPO
-    assert info.model.revision == SHA
-    assert info.device == "cpu"
-    assert info.extra["snapshot"] == "cpu"
-    assert "ensure_s" in info.extra["store_timings"]
+    assert modal_env["weights"]["source"] == "huggingface"
+    assert modal_env["weights"]["revision"] == SHA
     assert fetcher.fetches == 1
     published = modal_env["volume"] / "models" / "acme--tiny-jaguar" / SHA
     assert (published / MANIFEST_NAME).is_file()
     assert not (published / "shuttle-jaguar.safetensors").exists()
 
+    first = new_container()
+    info = ModelInfo.model_validate(first.info.local())
+    assert (info.model.id, info.model.revision, info.model.source) == (REPO, SHA, "volume")
+    assert info.device == "cpu"
+    assert info.extra["snapshot"] == "cpu"
+    assert info.extra["weights_from"] == "volume"
+    assert info.extra["restored"] is False
+    assert {"ensure_s", "load_s"} <= set(info.extra["snapshot_timings"])
+    assert {"to_device_s", "warmup_s", "after_restore_s"} <= set(info.load_timings)
     health = HealthStatus.model_validate(first.health.local())
     assert health.ready and health.status == "ok"
 
     second = new_container()
-    info2 = ModelInfo.model_validate(second.info.local())
-    assert info2.model.source == "volume"
-    assert fetcher.fetches == 1  # no second download
+    assert ModelInfo.model_validate(second.info.local()).model.source == "volume"
+    again = deploy_app.download_weights.local()
+    assert again["source"] == "volume"
+    assert fetcher.fetches == 1  # neither a container nor a second weights run downloads
+
+
+def test_missing_weights_fail_fast_naming_the_weights_step(bare_env: dict[str, Any]) -> None:
+    fetcher: LocalFolderFetcher = bare_env["fetcher"]
+    with pytest.raises(WeightsMissingError) as info:
+        new_container().health.local()
+    assert DOWNLOAD_COMMAND in str(info.value)
+    assert "JAGUAR_ON_MISSING_WEIGHTS=download" in str(info.value)
+    assert fetcher.fetches == 0 and fetcher.resolves == 0  # the GPU container asked no Hub
+    volume: Path = bare_env["volume"]
+    assert not (volume / ".locks").exists() and not (volume / ".staging").exists()
+
+
+def test_download_mode_fetches_through_the_weights_function(
+    bare_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAGUAR_ON_MISSING_WEIGHTS", "download")
+    monkeypatch.setenv("JAGUAR_STARTUP_TIMEOUT_S", "3600")
+    ran: list[bool] = []
+    real = deploy_app.run_weights_function
+
+    def spy(force: bool) -> dict[str, Any]:
+        ran.append(force)
+        return real(force)
+
+    monkeypatch.setattr(deploy_app, "run_weights_function", spy)
+    info = ModelInfo.model_validate(new_container().info.local())
+    assert ran == [False]
+    assert bare_env["fetcher"].fetches == 1
+    assert info.extra["weights_from"] == "huggingface"
+    assert info.model.source == "huggingface"
 
 
 def test_generate_returns_plain_data_a_result_accepts(modal_env: dict[str, Any]) -> None:
@@ -104,7 +96,7 @@ def test_generate_returns_plain_data_a_result_accepts(modal_env: dict[str, Any])
     assert result.request_id == "req_test"
     assert result.images[0].data.startswith(b"\x89PNG")
     assert (result.images[0].width, result.images[0].height) == (64, 64)
-    assert result.model.source == "huggingface"
+    assert result.model.source == "volume"
 
 
 def test_errors_come_back_as_envelopes(modal_env: dict[str, Any]) -> None:
@@ -116,14 +108,19 @@ def test_errors_come_back_as_envelopes(modal_env: dict[str, Any]) -> None:
     assert old["error"]["code"] == "incompatible_version"
 
 
-def test_reload_verifies_and_repairs_a_flipped_byte(modal_env: dict[str, Any]) -> None:
+def test_reload_verifies_repairs_and_answers_what_info_answers(
+    modal_env: dict[str, Any],
+) -> None:
     fetcher: LocalFolderFetcher = modal_env["fetcher"]
     model = new_container()
     before = model.generate.local(payload(seed=3))
     assert "error" not in before
+    info = model.info.local()
 
-    intact = ModelInfo.model_validate(model.reload.local({"schema_version": SCHEMA_VERSION}))
-    assert intact.model.source == "volume"  # full sha256 verify passed: no download
+    intact = model.reload.local({"schema_version": SCHEMA_VERSION})
+    assert set(intact) == set(info)
+    assert set(intact["extra"]) == set(info["extra"])  # the deployment extras too
+    assert ModelInfo.model_validate(intact).model.source == "volume"  # sha256 passed
     assert fetcher.fetches == 1
 
     published = modal_env["volume"] / "models" / "acme--tiny-jaguar" / SHA
@@ -134,41 +131,8 @@ def test_reload_verifies_and_repairs_a_flipped_byte(modal_env: dict[str, Any]) -
 
     repaired = ModelInfo.model_validate(model.reload.local({"schema_version": SCHEMA_VERSION}))
     assert repaired.model.source == "huggingface"
+    assert repaired.extra["weights_from"] == "huggingface"
     assert fetcher.fetches == 2
     assert any((modal_env["volume"] / ".trash").iterdir())  # old copy moved aside, not deleted
     after = model.generate.local(payload(seed=3))
     assert GenerationResult.model_validate(after).seed == 3
-
-
-def test_web_endpoint_serves_the_same_service_with_auth(modal_env: dict[str, Any]) -> None:
-    model = new_container()
-    web_app = model.web.local()
-    transport = httpx.ASGITransport(app=web_app)
-
-    async def go() -> tuple[int, int, int, int]:
-        async with httpx.AsyncClient(transport=transport, base_url="http://modal") as http:
-            body = {"prompt": "a cat", "width": 64, "height": 64, "seed": 1}
-            anon = await http.post("/v1/generate", json=body)
-            ok = await http.post(
-                "/v1/generate",
-                json=body,
-                headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
-            )
-            admin_anon = await http.post("/v1/admin/reload")
-            health = await http.get("/v1/health")
-            return anon.status_code, ok.status_code, admin_anon.status_code, health.status_code
-
-    import asyncio
-
-    anon, ok, admin_anon, _health = asyncio.run(go())
-    assert anon == 401
-    assert ok == 200
-    assert admin_anon in (401, 403)
-
-
-def test_web_endpoint_refuses_to_start_without_its_token(
-    modal_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("JAGUAR_SERVER_TOKEN")
-    with pytest.raises(RuntimeError, match="modal secret create jaguar-api-token"):
-        new_container().web.local()

@@ -1,24 +1,16 @@
-"""Jobs through the Modal transport, with Modal replaced by a stand-in.
-
-``modal.Cls.from_name`` returns an object whose ``generate.spawn`` runs the REAL
-``deploy.app.JaguarModel.generate`` in-process and answers a FunctionCall-like object
-(``object_id``, ``get(timeout)`` raising builtin ``TimeoutError`` while running, ``cancel()``);
-``modal.FunctionCall.from_id`` looks those objects up by id, as Modal does across processes.
+"""Jobs through the Modal transport, with Modal replaced by the stand-ins of
+``tests/support/modal_standin.py``: ``generate.spawn`` runs the REAL ``deploy.app.JaguarModel``
+in a thread; ``FunctionCall`` objects answer ``get(timeout)``, ``get_call_graph()`` and
+``cancel()`` as modal 1.6.4 does, and count every download of an output.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import itertools
-import threading
 from typing import Any
 
-import modal
-import modal.exception as me
 import pytest
 
-import deploy.app as deploy_app
 from jaguar_sdk import (
     AsyncJaguarClient,
     GenerationResult,
@@ -29,95 +21,24 @@ from jaguar_sdk import (
     JobPendingError,
     NotFoundError,
 )
+from jaguar_sdk._transports._modal_jobs import job_key
 from jaguar_sdk._transports.modal import AsyncModalTransport, ModalTransport
-from tests.deploy.test_lifecycle import fake_hub, modal_env  # noqa: F401  (fixtures)
+from tests.support.modal_standin import StandInCls
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
 
 SMALL = {"width": 64, "height": 64}
 
 
-class StandInCall:
-    """A ``modal.FunctionCall``: ``get(timeout)``, ``cancel()``, ``object_id``."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, future: concurrent.futures.Future[Any]) -> None:
-        self.object_id = f"fc-{next(self._ids):06d}"
-        self._future = future
-        self.cancelled = False
-
-    def get(self, timeout: float | None = None) -> Any:
-        if self.cancelled:
-            raise me.InputCancellation("Input was cancelled")
-        try:
-            return self._future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError("not ready") from None  # builtin, as modal raises
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self._future.cancel()
-
-
-class StandIn:
-    """``modal.Cls.from_name`` + ``modal.FunctionCall.from_id`` over one local container."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, StandInCall] = {}
-        self.gate = threading.Event()
-        self.gate.set()
-        self.spawned = 0
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-        self._container = deploy_app.JaguarModel()
-
-    def from_name(self, app: str, name: str, *, environment_name: str | None = None) -> Any:
-        return lambda: self
-
-    def from_id(self, function_call_id: str, client: Any = None) -> StandInCall:
-        if function_call_id not in self.calls:
-            raise me.NotFoundError(f"No FunctionCall {function_call_id}")
-        return self.calls[function_call_id]
-
-    @property
-    def generate(self) -> Any:
-        stand_in = self
-
-        class _Method:
-            @staticmethod
-            def spawn(payload: dict[str, Any]) -> StandInCall:
-                stand_in.spawned += 1
-
-                def run() -> Any:
-                    assert stand_in.gate.wait(10)
-                    return stand_in._container.generate.local(payload)
-
-                call = StandInCall(stand_in._pool.submit(run))
-                stand_in.calls[call.object_id] = call
-                return call
-
-        return _Method()
-
-    def close(self) -> None:
-        self.gate.set()
-        self._pool.shutdown(wait=True)
-
-
-@pytest.fixture
-def stand_in(modal_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:  # noqa: F811
-    s = StandIn()
-    monkeypatch.setattr(modal.Cls, "from_name", s.from_name)
-    monkeypatch.setattr(modal.FunctionCall, "from_id", s.from_id)
-    yield s
-    s.close()
-
-
-def test_submit_wait_result_and_from_id(stand_in: StandIn) -> None:
+def test_submit_wait_result_and_from_id(standin: StandInCls) -> None:
     with JaguarClient(transport=ModalTransport()) as client:
         job = client.submit("a jaguar", seed=21, **SMALL)
-        assert job.id.startswith("fc-") and stand_in.spawned == 1
+        assert job.id.startswith("fc-") and standin.invocations == [("spawn", "generate")]
         stages = [event.stage for event in job.events(timeout=60)]
+        call = standin.modal.calls[job.id]
+        assert call.downloads == 0  # every status poll answered without the images
         result = job.result(timeout=60)
+        assert call.downloads == 1  # the result, once
     assert stages[-1] == "done"
     assert isinstance(result, GenerationResult) and result.seed == 21
     # another process: only the id travels
@@ -125,44 +46,93 @@ def test_submit_wait_result_and_from_id(stand_in: StandIn) -> None:
         again = Job.from_id(job.id, other)
         assert again.last_status.state == "succeeded"
         assert other.get_job(job.id).result(timeout=5).seed == 21
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match="No job 'fc-missing'"):
             other.get_job("fc-missing")
+    assert set(standin.modal.dict_names) == {"shuttle-jaguar-state"}  # one per client
 
 
-def test_running_job_is_pending_then_cancel(stand_in: StandIn) -> None:
-    stand_in.gate.clear()  # the spawned call waits, like a queued input
+def test_without_a_record_status_comes_from_the_call_graph(
+    standin: StandInCls,
+) -> None:
+    standin.modal.gate.clear()
+    with JaguarClient(transport=ModalTransport(), max_retries=0) as client:
+        job = client.submit("a jaguar", **SMALL)
+        call = standin.modal.calls[job.id]
+        assert job.status().state == "running"  # PENDING in the call graph
+        job.cancel()
+        assert client.get_job(job.id).last_status.state == "cancelled"  # TERMINATED
+        assert call.gets == 0  # neither poll asked for the output
+        standin.modal.gate.set()
+        done = client.submit("a jaguar", **SMALL)
+        assert done.wait(timeout=60).state == "succeeded"
+        standin.modal.state.pop(job_key(done.id))  # a deployment that records no outcomes
+        assert client.get_job(done.id).last_status.state == "succeeded"
+    # SUCCESS in the graph cannot tell a result from an error envelope: the one fallback
+    assert standin.modal.calls[done.id].downloads == 1
+
+
+def test_running_job_is_pending_then_cancelled(standin: StandInCls) -> None:
+    standin.modal.gate.clear()  # the spawned input waits in the queue
     with JaguarClient(transport=ModalTransport(), max_retries=0) as client:
         job = client.submit("a jaguar", **SMALL)
         assert job.status().state == "running"
         with pytest.raises(JobPendingError):
             client._run(client._core.plan_job("job_result", job.id))
         assert job.cancel().state == "cancelled"
-        assert stand_in.calls[job.id].cancelled
+        assert standin.modal.calls[job.id].status.name == "TERMINATED"
+        standin.modal.gate.set()
         assert job.wait(timeout=10).state == "cancelled"
         with pytest.raises(JobCancelledError):
             job.result(timeout=10)
 
 
-def test_failed_remote_generation_is_a_failed_job(stand_in: StandIn) -> None:
+def test_cancel_of_a_finished_job_reports_it_finished(standin: StandInCls) -> None:
+    with JaguarClient(transport=ModalTransport()) as client:
+        job = client.submit("a jaguar", seed=4, **SMALL)
+        assert job.wait(timeout=60).state == "succeeded"
+        assert job.cancel().state == "succeeded"  # nothing was cancelled
+        assert standin.modal.calls[job.id].status.name == "SUCCESS"
+        assert job.result(timeout=5).seed == 4
+
+
+def test_failed_remote_generation_is_a_failed_job_without_a_download(
+    standin: StandInCls,
+) -> None:
     with JaguarClient(transport=ModalTransport()) as client:
         with pytest.raises(InvalidRequestError, match="webhook_url"):
             client.submit("x", webhook_url="https://example.org/hook", **SMALL)
         job = client.submit("a jaguar", **SMALL)
-        # an error envelope answered by the method fails the job
-        call = stand_in.calls[job.id]
-        call._future = concurrent.futures.Future()
-        call._future.set_result(
-            {"schema_version": 1, "error": {"code": "generation_failed", "message": "boom"}}
+        assert job.wait(timeout=60).state == "succeeded"
+        # an error envelope answered by the method, recorded by the GPU class
+        standin.modal.state.put(
+            job_key(job.id),
+            {"state": "failed", "failure": {"code": "generation_failed", "message": "boom"}},
         )
-        status = job.wait(timeout=10)
-    assert status.state == "failed"
-    assert status.failure is not None and status.failure["message"] == "boom"
+        status = client.get_job(job.id).last_status
+        assert status.state == "failed"
+        assert status.failure is not None and status.failure["message"] == "boom"
+        assert standin.modal.calls[job.id].downloads == 0
 
 
-def test_async_client_over_modal_jobs(stand_in: StandIn) -> None:
-    async def go() -> GenerationResult:
+def test_an_expired_result_is_not_found_not_a_timeout(standin: StandInCls) -> None:
+    with JaguarClient(transport=ModalTransport(), max_retries=0) as client:
+        job = client.submit("a jaguar", **SMALL)
+        job.wait(timeout=60)
+        standin.modal.calls[job.id].expired = True
+        standin.modal.state.pop(job_key(job.id))
+        with pytest.raises(NotFoundError) as info:
+            job.result(timeout=5)
+        assert info.value.code == "job_expired"
+        with pytest.raises(NotFoundError):
+            job.status()
+
+
+def test_async_client_over_modal_jobs(standin: StandInCls) -> None:
+    async def go() -> tuple[GenerationResult, Any]:
         async with AsyncJaguarClient(transport=AsyncModalTransport()) as client:
             job = await client.submit("a jaguar", seed=8, **SMALL)
-            return await job.result(timeout=60)
+            return await job.result(timeout=60), job.id
 
-    assert asyncio.run(go()).seed == 8
+    result, job_id = asyncio.run(go())
+    assert result.seed == 8
+    assert standin.modal.calls[job_id].downloads == 1

@@ -40,7 +40,6 @@ from jaguar_sdk._transports.modal import (
     build_payload,
     map_modal_error,
 )
-from tests.deploy.test_lifecycle import fake_hub, modal_env  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
 
@@ -137,7 +136,7 @@ class Stub:
 
 
 @pytest.fixture
-def stub(modal_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Stub:  # noqa: F811
+def stub(modal_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Stub:
     s = Stub()
     monkeypatch.setattr(modal.Cls, "from_name", s.from_name)
     return s
@@ -159,7 +158,7 @@ def test_sync_client_over_modal_transport_returns_a_generation_result(stub: Stub
     assert isinstance(result, GenerationResult)
     assert result.seed == 5
     assert result.images[0].width == 64
-    assert result.model.source == "huggingface"
+    assert result.model.source == "volume"  # downloaded by the weights step, read from the Volume
     assert isinstance(info, ModelInfo) and info.model.id == "acme/tiny-jaguar"
     assert health.ready
     assert stub.lookups == [("shuttle-jaguar", "JaguarModel", "dev")]  # looked up once
