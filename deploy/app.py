@@ -40,6 +40,7 @@ from deploy.container import ModelContainer
 from deploy.settings import DeploySettings
 from deploy.weights import ENV_WEIGHTS_DIR, WEIGHTS_MOUNT, download, open_store
 from jaguar_sdk.transports import state_dict_name
+from jaguar_sdk.weights.layout import compile_cache_dirs
 
 if TYPE_CHECKING:
     from jaguar_sdk.weights import Fetcher
@@ -94,8 +95,7 @@ image_env = {
     "HF_XET_HIGH_PERFORMANCE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     # torch.compile artifacts persist on the Volume (committed after warm-up).
-    "TORCHINDUCTOR_CACHE_DIR": f"{WEIGHTS_MOUNT}/.compile-cache/inductor",
-    "TRITON_CACHE_DIR": f"{WEIGHTS_MOUNT}/.compile-cache/triton",
+    **compile_cache_dirs(WEIGHTS_MOUNT),
     **settings.to_env(),
 }
 if settings.snapshot == "gpu":

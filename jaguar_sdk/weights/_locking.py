@@ -61,6 +61,8 @@ class LockFile:
             "id": uuid.uuid4().hex,
         }
         self._held = False
+        #: Whether :meth:`try_acquire` broke an abandoned lock (its holder died mid-work).
+        self.broke_stale = False
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -107,6 +109,7 @@ class LockFile:
                 if not self.is_stale():
                     return False
                 self.break_lock()
+                self.broke_stale = True
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({**self.owner, "created_at": time.time()}, fh)

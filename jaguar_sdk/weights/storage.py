@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._extras import import_extra
+from . import layout
 from .manifest import MANIFEST_NAME
 
 __all__ = ["LocalStorage", "ModalVolumeStorage", "Storage"]
@@ -56,8 +57,13 @@ class Storage(Protocol):
         """Replace a small file atomically (readers see the old or the new content)."""
         ...
 
-    def new_staging(self) -> Path:
-        """A fresh local folder to download into before :meth:`publish`."""
+    def new_staging(self, name: str | None = None) -> Path:
+        """A fresh local folder to download into before :meth:`publish`.
+
+        Args:
+            name: Its layout path (:func:`~jaguar_sdk.weights.layout.staging_name`), where the
+                storage stages under its root; a fresh unique one when omitted.
+        """
         ...
 
     def discard_staging(self, staging: Path) -> None:
@@ -74,6 +80,11 @@ class Storage(Protocol):
 
     def remove_tree(self, path: str) -> None:
         """Delete a folder and everything under it (missing is fine)."""
+        ...
+
+    def retire(self, path: str) -> None:
+        """Take a folder out of the layout at once without deleting its files where readers may
+        still hold them (a serving container); missing is fine."""
         ...
 
 
@@ -138,9 +149,9 @@ class LocalStorage:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
 
-    def new_staging(self) -> Path:
-        """``<root>/.staging/versions-<unique>``."""
-        staging = self.root / ".staging" / f"versions-{uuid.uuid4().hex[:16]}"
+    def new_staging(self, name: str | None = None) -> Path:
+        """``<root>/<name>``, by default ``<root>/.staging/versions-<unique>``."""
+        staging = self.root / (name or f"{layout.STAGING}/versions-{uuid.uuid4().hex[:16]}")
         staging.mkdir(parents=True)
         return staging
 
@@ -169,12 +180,23 @@ class LocalStorage:
         if target.is_file():
             target.unlink()
             return
-        if not target.exists():
-            return
-        trash = self.root / ".trash" / f"{target.name}--{uuid.uuid4().hex[:12]}"
+        trash = self._move_aside(path)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def retire(self, path: str) -> None:
+        """Rename into ``.trash/`` (one atomic rename; nothing deleted)."""
+        self._move_aside(path)
+
+    def _move_aside(self, path: str) -> Path | None:
+        target = self._path(path)
+        trash = self._path(layout.trash_name(path))
         trash.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(target, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        try:
+            os.rename(target, trash)
+        except FileNotFoundError:
+            return None
+        return trash
 
 
 def _entry_kind(entry: Any) -> str:
@@ -252,8 +274,8 @@ class ModalVolumeStorage:
         with self.volume.batch_upload(force=True) as batch:
             batch.put_file(io.BytesIO(data), "/" + path)
 
-    def new_staging(self) -> Path:
-        """A local temporary folder."""
+    def new_staging(self, name: str | None = None) -> Path:
+        """A local temporary folder (``name`` is for storages that stage in place)."""
         return Path(tempfile.mkdtemp(prefix="jaguar-staging-"))
 
     def discard_staging(self, staging: Path) -> None:
@@ -286,3 +308,8 @@ class ModalVolumeStorage:
         except Exception as exc:
             if type(exc).__name__ != "NotFoundError":
                 raise
+
+    def retire(self, path: str) -> None:
+        """The Volume's file API has no rename: as :meth:`remove_tree` (containers that serve a
+        revision load it into memory, so the files are not read after start-up)."""
+        self.remove_tree(path)

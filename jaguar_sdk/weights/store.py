@@ -1,24 +1,18 @@
 """The weight store: "download once to the Volume", done so that a crash never leaves half a model.
 
-Layout under ``root`` (the Modal Volume mount, e.g. ``/weights``, or any local folder)::
-
-    models/<org>--<name>/<revision>/        complete published copies, one per resolved commit,
-        jaguar-manifest.json                each with a manifest (written last, before publish)
-    models/<org>--<name>/refs/<name>        "main" -> the commit it resolved to at download time
-    .staging/<unique>/                      downloads in progress; never counted as a model
-    .trash/<unique>/                        copies replaced by a forced reload (never deleted
-                                            automatically: a serving container may still read them)
-    .locks/<org>--<name>--<revision>.lock   advisory lock, see below
+The layout under ``root`` (the Modal Volume mount, or any local folder) is
+:mod:`jaguar_sdk.weights.layout`'s.
 
 How a copy is made (:meth:`WeightStore.ensure`):
 
 1. A complete copy (manifest present, every listed file present with the listed size) is used as
    is: ``source="volume"``, no network.
-2. Otherwise the store takes an advisory lock file, downloads into a fresh unique staging folder,
-   hashes every file into a manifest (written last), and publishes with one atomic
-   ``os.rename(staging, models/<repo>/<revision>)``. If another container published first, theirs
-   is verified and ours discarded. Then ``commit()`` (``Volume.commit`` on Modal).
-   ``source="huggingface"``.
+2. Otherwise the store takes an advisory lock file and runs the one publishing path,
+   :meth:`ModelVersions.update <jaguar_sdk.weights.ModelVersions.update>` (the same code as
+   ``jaguar model update``): download into a fresh staging folder, hash every file into a
+   manifest (written last), publish with one atomic rename; if another container published
+   first, theirs is verified and ours discarded. Then ``commit()`` (``Volume.commit`` on
+   Modal). ``source="huggingface"``.
 
 A crash at any point leaves the previous complete copy or nothing: a staging folder is never
 read as a model, and leftover staging folders older than ``staging_max_age_s`` are removed by the
@@ -35,30 +29,25 @@ This module does not import modal: the Modal app injects ``Volume.commit``/``Vol
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from . import layout
 from ._locking import LockFile
 from ._progress import ByteBar
-from .fetchers import ALLOW_PATTERNS, Fetcher, is_commit
-from .layout import safe_name
+from .fetchers import Fetcher, is_commit
 from .manifest import (
     ByteProgress,
     Manifest,
     ManifestError,
     VerifyReport,
-    build_manifest,
     read_manifest,
     verify_folder,
-    write_manifest,
 )
 from .storage import LocalStorage
 from .versions import ModelVersions
@@ -147,58 +136,24 @@ class WeightStore:
         self.poll_s = poll_s
         self.staging_max_age_s = staging_max_age_s
 
-    # --- layout ----------------------------------------------------------------------------
-    @property
-    def models_dir(self) -> Path:
-        return self.root / "models"
-
+    # --- layout (jaguar_sdk.weights.layout) ---------------------------------------------------
     @property
     def staging_dir(self) -> Path:
-        return self.root / ".staging"
+        return self.root / layout.STAGING
 
     @property
     def trash_dir(self) -> Path:
-        return self.root / ".trash"
-
-    @property
-    def locks_dir(self) -> Path:
-        return self.root / ".locks"
+        return self.root / layout.TRASH
 
     def revision_dir(self, repo_id: str, revision: str) -> Path:
         """Where the published copy of ``repo_id`` at commit ``revision`` lives."""
-        return self.models_dir / safe_name(repo_id, "repo id") / safe_name(revision, "revision")
-
-    def _ref_path(self, repo_id: str, revision: str) -> Path:
-        return (
-            self.models_dir
-            / safe_name(repo_id, "repo id")
-            / "refs"
-            / safe_name(revision, "revision")
-        )
-
-    def _known_commit(self, repo_id: str, revision: str) -> str | None:
-        """The commit a revision maps to without any network: itself, or the stored ref."""
-        if is_commit(revision):
-            return revision
-        try:
-            text = self._ref_path(repo_id, revision).read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        return text or None
-
-    def _write_ref(self, repo_id: str, revision: str, commit: str) -> None:
-        if revision == commit:
-            return
-        ref = self._ref_path(repo_id, revision)
-        ref.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ref.with_name(f".{ref.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(commit, encoding="utf-8")
-        os.replace(tmp, ref)
+        return self.root / layout.revision_dir(repo_id, revision)
 
     # --- hooks -----------------------------------------------------------------------------
     def _stage(self, name: str) -> None:
-        """Called between the steps of a download (``downloaded``, ``manifest``, ``published``,
-        ``committed``). Does nothing; tests override it to crash at each step."""
+        """Called between the steps of a download (``fetched``, ``manifest``, ``published``,
+        ``verified``: :meth:`ModelVersions.update`'s). Does nothing; tests override it to crash
+        at each step."""
 
     def _safe_reload(self) -> None:
         try:
@@ -218,7 +173,7 @@ class WeightStore:
             The folder, when its manifest is valid for this repo and commit and every listed
             file is present with the listed size; otherwise ``None``.
         """
-        commit = self._known_commit(repo_id, revision)
+        commit = self.versions(repo_id).known_commit(revision)
         if commit is None:
             return None
         path = self.revision_dir(repo_id, commit)
@@ -292,7 +247,7 @@ class WeightStore:
         """
         self._safe_reload()
         self.clean_staging()
-        commit = self._known_commit(repo_id, revision)
+        commit = self.versions(repo_id).known_commit(revision)
         if commit is None:
             commit = fetch.resolve(repo_id, revision)
         found = self._check_existing(repo_id, revision, commit, force=force, progress=progress)
@@ -300,9 +255,7 @@ class WeightStore:
             return found
 
         lock = LockFile(
-            self.locks_dir
-            / f"{safe_name(repo_id, 'repo id')}--{safe_name(commit, 'revision')}.lock",
-            stale_after_s=self.lock_stale_after_s,
+            self.root / layout.lock_path(repo_id, commit), stale_after_s=self.lock_stale_after_s
         )
         try:
             if not self._acquire(lock):
@@ -313,7 +266,7 @@ class WeightStore:
                 )
                 if found is not None:
                     return found
-            else:
+            elif lock.broke_stale:
                 self._clean_orphans(repo_id, commit)
             return self._download_and_publish(
                 repo_id, revision, commit, fetch, progress, replace=force
@@ -337,7 +290,7 @@ class WeightStore:
         if not report.ok:
             logger.warning("weights on the volume fail verification: %s", report.summary())
             return None
-        self._write_ref(repo_id, revision, commit)
+        self.versions(repo_id).write_ref(revision, commit)
         return EnsureResult(
             path, "volume", repo_id, commit, read_manifest(path), full_verified=force
         )
@@ -379,12 +332,14 @@ class WeightStore:
     def _clean_orphans(self, repo_id: str, commit: str) -> list[Path]:
         """Remove staging folders of this repo and commit left by a download that died.
 
-        Called with the lock for ``repo_id@commit`` held: downloads of that commit only run under
-        it, so a staging folder of that commit belongs to a holder whose lock was released or
-        broken as stale, i.e. a download that was killed. It is removed now rather than after
-        ``staging_max_age_s``, so a killed 34 GB download does not sit on the Volume for hours.
+        Called after breaking the abandoned lock of ``repo_id@commit``: its holder died mid-work
+        (its heartbeat stopped), so the staging folders of that commit are what it left. A lock
+        released normally cleans nothing: on a Volume, where the lock is only advisory, another
+        container may be downloading into its own staging folder at this very moment. The
+        leftovers go now rather than after ``staging_max_age_s``, so a killed 34 GB download
+        does not sit on the Volume for hours.
         """
-        prefix = f"{safe_name(repo_id, 'repo id')}--{commit[:40]}--"
+        prefix = layout.staging_prefix(repo_id, commit)
         removed: list[Path] = []
         if not self.staging_dir.is_dir():
             return removed
@@ -407,67 +362,17 @@ class WeightStore:
         *,
         replace: bool,
     ) -> EnsureResult:
-        stamp = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
-        staging = self.staging_dir / f"{safe_name(repo_id, 'repo id')}--{commit[:40]}--{stamp}"
-        staging.mkdir(parents=True)
-        logger.info("downloading %s@%s into %s", repo_id, commit, staging)
-        try:
-            resolved = fetch.fetch(repo_id, commit, staging, ALLOW_PATTERNS)
-            self._stage("downloaded")
-            bar = ByteBar(_tree_bytes(staging), "hash", progress)
-            try:
-                manifest = build_manifest(staging, repo_id, resolved, progress=bar.update)
-            finally:
-                bar.close()
-            if not manifest.files:
-                raise RuntimeError(f"{repo_id}@{resolved} has no files matching {ALLOW_PATTERNS}")
-            write_manifest(staging, manifest)  # last file written: marks the copy complete
-            self._stage("manifest")
-        except BaseException:
-            # Best effort only: after a hard crash the leftover is cleaned by a later ensure().
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        final = self._publish(staging, repo_id, resolved, replace=replace)
-        self._stage("published")
-        self._write_ref(repo_id, revision, resolved)
+        versions = self.versions(repo_id, progress=progress)
+        if replace:  # a forced reload found the copy corrupt: move it aside, never delete it
+            versions.storage.retire(layout.revision_dir(repo_id, commit))
+        logger.info("downloading %s@%s", repo_id, commit)
+        # Hashes are checked while staging; after the rename only sizes need checking.
+        result = versions.update(fetch, commit, switch=False, full_verify=False)
+        versions.write_ref(revision, commit)
         self._safe_commit()
-        self._stage("committed")
-        source: StoreSource = "huggingface" if final[1] else "volume"
-        return EnsureResult(final[0], source, repo_id, resolved, read_manifest(final[0]), True)
-
-    def _publish(
-        self, staging: Path, repo_id: str, commit: str, *, replace: bool
-    ) -> tuple[Path, bool]:
-        """Rename ``staging`` to the revision folder. Returns (folder, whether ours is there).
-
-        With ``replace`` (a forced reload found the existing copy corrupt) an existing folder is
-        moved aside first; otherwise an existing folder is verified (sha256) and kept when good.
-        """
-        final = self.revision_dir(repo_id, commit)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            try:
-                os.rename(staging, final)
-                logger.info("published %s", final)
-                return final, True
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-            # The folder exists: another container won the race, or it is a broken copy.
-            if not replace and self._usable(final, repo_id, commit, full=True).ok:
-                logger.info("another container published %s first; discarding ours", final)
-                shutil.rmtree(staging, ignore_errors=True)
-                return final, False
-            self._move_to_trash(final)
-        raise RuntimeError(f"could not publish {final}: it keeps reappearing")
-
-    def _move_to_trash(self, path: Path) -> None:
-        """Rename a folder aside (never delete: a serving container may have files open)."""
-        self.trash_dir.mkdir(parents=True, exist_ok=True)
-        target = self.trash_dir / f"{path.parent.name}--{path.name}--{uuid.uuid4().hex[:12]}"
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(path, target)
-            logger.info("moved %s aside to %s", path, target)
+        path = self.revision_dir(repo_id, commit)
+        source: StoreSource = "huggingface" if result.published else "volume"
+        return EnsureResult(path, source, repo_id, commit, read_manifest(path), True)
 
     # --- revisions (see jaguar_sdk.weights.versions) ---------------------------------------
     def versions(self, repo_id: str, *, progress: bool = False) -> ModelVersions:
@@ -482,7 +387,11 @@ class WeightStore:
             store's ``commit`` hook.
         """
         return ModelVersions(
-            LocalStorage(self.root), repo_id, progress=progress, commit=self._safe_commit
+            LocalStorage(self.root),
+            repo_id,
+            progress=progress,
+            commit=self._safe_commit,
+            on_stage=self._stage,
         )
 
     def current(self, repo_id: str) -> str | None:

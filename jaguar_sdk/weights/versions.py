@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidRequestError, JaguarError, NotFoundError
+from . import layout
 from ._progress import ByteBar
 from .fetchers import ALLOW_PATTERNS, Fetcher, RemoteFile, is_commit
 from .layout import safe_name
@@ -51,7 +53,8 @@ __all__ = [
     "VerificationError",
 ]
 
-CURRENT_NAME = "CURRENT"
+CURRENT_NAME = layout.CURRENT
+logger = logging.getLogger("jaguar_sdk.weights.versions")
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -130,6 +133,8 @@ class UpdateResult:
         reused_files: Files taken from the previous revision (same sha256 and size).
         reused_bytes: Bytes not downloaded thanks to reuse.
         switched: Whether ``CURRENT`` now points at ``revision``.
+        published: Whether this update published the revision (``False``: it was already
+            there, or another writer published it first and that copy verified).
     """
 
     repo_id: str
@@ -140,6 +145,7 @@ class UpdateResult:
     reused_files: int
     reused_bytes: int
     switched: bool
+    published: bool = True
 
 
 def _check_rel(path: str) -> str:
@@ -207,12 +213,12 @@ class ModelVersions:
         self.progress = progress
         self._commit = commit
         self._on_stage = on_stage
-        self.repo_dir = f"models/{safe_name(repo_id, 'repo id')}"
+        self.repo_dir = layout.repo_dir(repo_id)
 
     # --- layout and pointers -----------------------------------------------------------------
     def revision_path(self, revision: str) -> str:
         """The folder of a commit, relative to the storage root."""
-        return f"{self.repo_dir}/{safe_name(revision, 'revision')}"
+        return layout.revision_dir(self.repo_id, revision)
 
     def _stage(self, name: str) -> None:
         if self._on_stage is not None:
@@ -225,7 +231,7 @@ class ModelVersions:
     def current(self) -> str | None:
         """The commit ``CURRENT`` points at, or ``None`` when unset."""
         try:
-            text = self.storage.read_bytes(f"{self.repo_dir}/{CURRENT_NAME}").decode().strip()
+            text = self.storage.read_bytes(layout.current_path(self.repo_id)).decode().strip()
         except FileNotFoundError:
             return None
         return text or None
@@ -242,7 +248,7 @@ class ModelVersions:
         commit = self.resolve(revision)
         if not self._info(commit, None).complete:
             raise RevisionNotFoundError(f"{self.repo_id}@{commit} is not complete on this storage")
-        self.storage.write_bytes(f"{self.repo_dir}/{CURRENT_NAME}", commit.encode())
+        self.storage.write_bytes(layout.current_path(self.repo_id), commit.encode())
         self._committed()
 
     def resolve(self, revision: str) -> str:
@@ -257,7 +263,7 @@ class ModelVersions:
                 raise RevisionNotFoundError(f"no current revision set for {self.repo_id}")
             return current
         try:
-            ref = self.storage.read_bytes(f"{self.repo_dir}/refs/{safe_name(revision, 'revision')}")
+            ref = self.storage.read_bytes(layout.ref_path(self.repo_id, revision))
             return ref.decode().strip()
         except FileNotFoundError:
             pass
@@ -271,7 +277,7 @@ class ModelVersions:
 
     def _revision_names(self) -> list[str]:
         names = self.storage.list_dirs(self.repo_dir)
-        return [n for n in names if n != "refs" and not n.startswith(".")]
+        return [n for n in names if n != layout.REFS and not n.startswith(".")]
 
     # --- queries -----------------------------------------------------------------------------
     def manifest(self, revision: str) -> Manifest:
@@ -417,17 +423,17 @@ class ModelVersions:
             VerificationError: Fetched or published files do not match upstream.
             Exception: Whatever the fetcher raises; nothing is switched.
         """
-        commit = fetch.resolve(self.repo_id, to_revision)
+        commit = to_revision if is_commit(to_revision) else fetch.resolve(self.repo_id, to_revision)
         previous = self.current()
         dest = self.revision_path(commit)
         existing = self._info(commit, previous)
         if existing.complete and self.verify(commit, full=full_verify).ok:
             self._finish(to_revision, commit, switch)
-            return UpdateResult(self.repo_id, previous, commit, 0, 0, 0, 0, switch)
+            return UpdateResult(self.repo_id, previous, commit, 0, 0, 0, 0, switch, False)
         if self.storage.list_files(dest):  # a broken or half-published copy: start over
-            self.storage.remove_tree(dest)
+            self.storage.retire(dest)
         old = self._reusable_manifest(previous)
-        staging = self.storage.new_staging()
+        staging = self.storage.new_staging(layout.staging_name(self.repo_id, commit))
         try:
             listing = self._listing(fetch, commit)
             reuse, reused = self._plan_reuse(listing, old, previous)
@@ -444,7 +450,9 @@ class ModelVersions:
             files = tuple(sorted([*fetched, *reused], key=lambda f: f.path))
             write_manifest(staging, Manifest(self.repo_id, commit, files))
             self._stage("manifest")
-            self.storage.publish(staging, dest, reuse)
+            if not self._publish(staging, dest, reuse, commit):
+                self._finish(to_revision, commit, switch)
+                return UpdateResult(self.repo_id, previous, commit, 0, 0, 0, 0, switch, False)
         except BaseException:
             self.storage.discard_staging(staging)
             raise
@@ -452,7 +460,7 @@ class ModelVersions:
         self._stage("published")
         report = self.verify(commit, full=full_verify)
         if not report.ok:
-            self.storage.remove_tree(dest)
+            self.storage.retire(dest)
             self._committed()
             raise VerificationError(f"new revision failed verification: {report.summary()}")
         self._stage("verified")
@@ -469,11 +477,43 @@ class ModelVersions:
             switch,
         )
 
-    def _finish(self, branch: str, commit: str, switch: bool) -> None:
+    def _publish(self, staging: Path, dest: str, reuse: dict[str, str], commit: str) -> bool:
+        """Publish the staged copy; ``False`` when another writer published a good copy first.
+
+        Modal Volumes have no locks, so two containers can fetch the same commit at once: the
+        first rename wins, and the second verifies that copy (every byte) and drops its own.
+        A copy that fails verification is moved aside and ours published in its place.
+        """
+        try:
+            self.storage.publish(staging, dest, reuse)
+            return True
+        except FileExistsError:
+            pass
+        if self._info(commit, None).complete and self.verify(commit, full=True).ok:
+            logger.info("%s was published by another writer first; using it", dest)
+            self.storage.discard_staging(staging)
+            return False
+        self.storage.retire(dest)
+        self.storage.publish(staging, dest, reuse)
+        return True
+
+    def known_commit(self, revision: str) -> str | None:
+        """The commit ``revision`` names without any network: itself, or its stored ref."""
+        if is_commit(revision):
+            return revision
+        try:
+            text = self.storage.read_bytes(layout.ref_path(self.repo_id, revision))
+        except FileNotFoundError:
+            return None
+        return text.decode().strip() or None
+
+    def write_ref(self, branch: str, commit: str) -> None:
+        """Record that ``branch`` resolved to ``commit`` (nothing for a commit itself)."""
         if branch != commit and not is_commit(branch):
-            self.storage.write_bytes(
-                f"{self.repo_dir}/refs/{safe_name(branch, 'revision')}", commit.encode()
-            )
+            self.storage.write_bytes(layout.ref_path(self.repo_id, branch), commit.encode())
+
+    def _finish(self, branch: str, commit: str, switch: bool) -> None:
+        self.write_ref(branch, commit)
         if switch:
             self.set_current(commit)
         else:
@@ -729,8 +769,8 @@ class ModelVersions:
             return doomed
         for name in doomed:
             self.storage.remove_tree(self.revision_path(name))
-        for ref, _size in self.storage.list_files(f"{self.repo_dir}/refs").items():
-            path = f"{self.repo_dir}/refs/{ref}"
+        for ref, _size in self.storage.list_files(layout.refs_dir(self.repo_id)).items():
+            path = f"{layout.refs_dir(self.repo_id)}/{ref}"
             if self.storage.read_bytes(path).decode().strip() in doomed:
                 self.storage.remove_tree(path)
         self._committed()
