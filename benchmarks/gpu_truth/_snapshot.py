@@ -11,7 +11,8 @@ for good, as on a restored container, and the post-restore move to the GPU fails
 The check starts a subprocess with ``CUDA_VISIBLE_DEVICES=""``, runs :func:`pre_snapshot`
 (imports, CPU load), removes the variable, runs :func:`post_restore`, and reports where the
 engine ended, plus every ``torch.cuda`` query the pre-snapshot code made and from where.
-Point the two functions at a dedicated snapshot entry point once the engine has one.
+The two phases are the deployment's own: ``no_cuda_query`` + ``Engine.load_to_cpu`` before,
+``require_cuda`` + ``to_device`` after (``jaguar_sdk/engine/_snapshot.py``).
 
 Run directly (what the parent does)::
 
@@ -48,31 +49,40 @@ QUERIES = (
 _MAX_LOGGED = 25
 
 
-def pre_snapshot(folder: Path) -> Any:
-    """What a container runs before its memory snapshot: imports and the CPU load, no GPU.
+def pre_snapshot(folder: Path) -> tuple[Any, list[str]]:
+    """What the deployment runs before its memory snapshot (``deploy/container.py``): imports
+    and the CPU load (every weight read into RAM) inside the engine's ``no_cuda_query`` guard.
 
     Args:
         folder: A diffusers pipeline folder.
 
     Returns:
-        The engine, on CPU.
+        The engine, on CPU, and the device queries the guard answered (who asked).
     """
-    import diffusers  # noqa: F401 - importing it is part of the phase
+    from jaguar_sdk.engine import Engine, no_cuda_query
 
-    from jaguar_sdk.engine import Engine
+    with no_cuda_query() as guard:
+        import diffusers  # noqa: F401 - importing it is part of the phase
 
-    return Engine.load_to_cpu(folder, dtype="bfloat16")
+        engine = Engine.load_to_cpu(folder, dtype="bfloat16", mmap=False)
+    return engine, list(guard.queries)
 
 
 def post_restore(engine: Any) -> Any:
-    """What a container runs after the restore: move the engine to the GPU.
+    """What the deployment runs after the restore: check CUDA, then move the engine to the GPU.
 
     Args:
         engine: The engine :func:`pre_snapshot` returned.
 
     Returns:
         The engine.
+
+    Raises:
+        ConfigurationError: No CUDA device visible (``require_cuda``), as the container fails.
     """
+    from jaguar_sdk.engine import require_cuda
+
+    require_cuda("benchmarks.gpu_truth snapshot check")
     return engine.to_device("cuda")
 
 
@@ -127,8 +137,9 @@ def child(folder: Path) -> dict[str, Any]:
 
         log = CudaQueryLog().install()
         started = time.perf_counter()
-        engine = pre_snapshot(folder)
+        engine, answered = pre_snapshot(folder)
         out["pre_snapshot_s"] = time.perf_counter() - started
+        out["cuda_queries_answered_by_guard"] = answered[:_MAX_LOGGED]
         out["cuda_queries_before_restore"] = list(log.calls)
         out["cuda_query_count_before_restore"] = log.count
         out["cuda_initialized_before_restore"] = bool(torch.cuda.is_initialized())

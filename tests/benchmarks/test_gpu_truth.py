@@ -112,7 +112,7 @@ def test_small_run_snapshot_phase_ran_both_phases(small_run: dict[str, Any]) -> 
     # This machine has no GPU: the move fails and the report says so instead of hiding it.
     assert fig["transformer_device"] == "cpu"
     assert fig["verdict"] == "no GPU here"
-    assert "CUDA is not available" in fig["error"]
+    assert "No CUDA device is visible after the restore" in fig["error"]  # require_cuda
 
 
 def test_small_run_table(small_run: dict[str, Any]) -> None:
