@@ -50,8 +50,12 @@ LOG_INTERVAL_S = 10.0
 #: h11's own default (``h11._connection.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE``), set explicitly.
 MAX_HEADER_BYTES = 16 * 1024
 
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
-_REASONS[503] = "Service Unavailable"
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
 
 
 class RateLimitedLog:

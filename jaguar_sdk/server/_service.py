@@ -186,13 +186,16 @@ class JaguarService:
         except Exception:  # a failing close must not fail the request that released it
             logger.exception("closing a replaced engine failed")
 
+    def _not_ready(self) -> NotReadyError:
+        detail = self._load_error or "the model is loading"
+        return NotReadyError(f"The model is not ready: {detail}.")
+
     def _lease(self) -> _Slot:
         """The current engine, held until :meth:`_release` (a reload waits for it)."""
         with self._state_lock:
             slot = self._slot
             if slot is None:
-                detail = self._load_error or "the model is loading"
-                raise NotReadyError(f"The model is not ready: {detail}.")
+                raise self._not_ready()
             slot.active += 1
             return slot
 
@@ -234,8 +237,7 @@ class JaguarService:
         """The current engine. Raises :class:`NotReadyError` while none is loaded."""
         slot = self._slot
         if slot is None:
-            detail = self._load_error or "the model is loading"
-            raise NotReadyError(f"The model is not ready: {detail}.")
+            raise self._not_ready()
         return slot.engine
 
     # --- operations ------------------------------------------------------------------------
@@ -270,7 +272,8 @@ class JaguarService:
         """
         req = validate_request(request)
         rid = request_id or new_request_id()
-        self.engine  # noqa: B018  (fail fast with NotReadyError while nothing is loaded)
+        if self._slot is None:  # fail fast, before waiting on an idempotency key
+            raise self._not_ready()
 
         def run() -> GenerationResult:
             slot = self._lease()

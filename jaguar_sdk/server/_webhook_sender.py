@@ -138,6 +138,7 @@ class HttpWebhookSender:
                 self._ensure_dispatcher()
                 self._cv.notify_all()
         if full:
+            delivery.attempt = 0
             self._finish(delivery, ok=False, why="too many webhooks waiting; dropped")
 
     def _ensure_dispatcher(self) -> None:

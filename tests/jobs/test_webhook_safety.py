@@ -54,6 +54,8 @@ HOSTILE = [
     "http://localhost:{port}/",
     "http://[::ffff:127.0.0.1]:{port}/",
     "http://[0:0:0:0:0:ffff:7f00:1]:{port}/",
+    "http://[2002:7f00:1::]:{port}/",  # 6to4 around 127.0.0.1
+    "http://[64:ff9b::7f00:1]:{port}/",  # NAT64 around 127.0.0.1
     # link-local (cloud metadata), private, unique-local, multicast, unspecified
     "http://169.254.169.254/latest/meta-data/",
     "http://[fe80::1]/",
@@ -125,6 +127,24 @@ def test_a_malformed_url_is_422_even_without_a_webhook_secret(make_server: Serve
     r = httpx.post(f"{server.url}/v1/jobs", json={**SMALL, "webhook_url": "http://[::1/"})
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "webhook_url"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:pass@hooks.example.com/", "http://[::1/", "ftp://x/", "http://x/\r\n"]
+)
+def test_the_client_checks_the_same_form_before_sending(
+    recording_server: tuple[LiveServer, RecordingSender], url: str
+) -> None:
+    from jaguar_sdk import InvalidRequestError, JaguarClient
+
+    server, _ = recording_server
+    with (
+        JaguarClient(base_url=server.url, max_retries=0) as client,
+        pytest.raises(InvalidRequestError) as refused,
+    ):
+        client.submit("a cat", webhook_url=url, width=64, height=64)
+    assert refused.value.field == "webhook_url"
+    assert len(server.service.jobs) == 0  # type: ignore[attr-defined]  # nothing reached it
 
 
 def _json(value: Any) -> str:
@@ -233,6 +253,7 @@ def test_dns_rebinding_is_refused_at_connect_time(
         status = c.get(f"/v1/jobs/{job_id}").json()
     assert not app.arrived.is_set(), "the webhook reached a loopback address"
     assert "127.0.0.1" in status["webhook"]["last_error"]
+    assert status["webhook"]["attempts"] == 1  # a refused address is not retried
 
 
 # --- one slow receiver never delays another job's webhook (issue 14, #6) ----------------------

@@ -106,6 +106,70 @@ def test_protocol_errors_are_logged_at_a_bounded_rate(
 # --- stalled connections never make the server unavailable (#4) -------------------------------
 
 
+def test_past_the_connection_bound_the_oldest_stalled_connection_makes_room() -> None:
+    from jaguar_sdk.server._serve import uvicorn_options
+
+    server = serve_engine(FakeEngine(), uvicorn=uvicorn_options(max_connections=4))
+    stalled = []
+    try:
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            stalled.append(sock)
+        r = httpx.get(f"{server.url}/v1/health", timeout=10)
+        assert r.status_code == 200
+        answer = stalled[0].recv(65536)  # the oldest was closed to make room
+        status, _, body = _status_and_json(answer)
+        assert status == 503 and body["error"]["code"] == "too_many_connections"
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.stop()
+
+
+def test_past_the_connection_bound_with_every_connection_serving_a_newcomer_gets_503() -> None:
+    import threading
+
+    from jaguar_sdk.server._serve import uvicorn_options
+
+    gate, entered = threading.Event(), threading.Semaphore(0)
+
+    class Held(FakeEngine):
+        def generate(self, request, *, request_id, on_progress=None):
+            entered.release()
+            assert gate.wait(20)
+            return super().generate(request, request_id=request_id, on_progress=on_progress)
+
+    server = serve_engine(Held(), uvicorn=uvicorn_options(max_connections=2))
+    body = b'{"prompt": "held", "width": 64, "height": 64}'
+    request = (
+        b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    busy = []
+    try:
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+            sock.sendall(request)
+            busy.append(sock)
+        for _ in range(2):
+            assert entered.acquire(timeout=10), "the held requests never reached the engine"
+        # Both connections are serving requests: a third one is answered 503 and closed
+        # (read without sending, so the close cannot race our own request).
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as newcomer:
+            answer = newcomer.recv(65536)
+        status, _, error = _status_and_json(answer)
+        assert status == 503 and error["error"]["code"] == "too_many_connections"
+        gate.set()
+        for sock in busy:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        gate.set()
+        for sock in busy:
+            sock.close()
+        server.stop()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

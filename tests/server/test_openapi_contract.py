@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
 from jaguar_sdk._request import SIZE_MULTIPLE
+from tests.support import FakeEngine, LiveServer, serve_engine
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[LiveServer]:
+    server = serve_engine(FakeEngine())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def schema(served: LiveServer) -> dict:
+    return httpx.get(f"{served.url}/openapi.json").json()
 
 
 @pytest.fixture
-def schema(client: httpx.Client) -> dict:
-    return client.get("/openapi.json").json()
+def client(served: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served.url, timeout=10) as c:
+        yield c
 
 
 def _op(schema: dict, path: str, method: str) -> dict:
