@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -176,8 +175,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _low_fd_limit() -> None:  # in the server's process, before exec
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+#: The server process, allowed 256 open files (set in the child itself: no preexec_fn).
+_SERVE_WITH_256_FILES = (
+    "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
+    "from jaguar_sdk.cli import main; sys.exit(main())"
+)
 
 
 def test_health_answers_through_hundreds_of_stalled_connections(tmp_path: Path) -> None:
@@ -188,7 +190,7 @@ def test_health_answers_through_hundreds_of_stalled_connections(tmp_path: Path) 
         [
             sys.executable,
             "-c",
-            "import sys; from jaguar_sdk.cli import main; sys.exit(main())",
+            _SERVE_WITH_256_FILES,
             "serve",
             "--model",
             str(tmp_path / "no-model-here"),  # health answers (status "error") without a model
@@ -199,7 +201,6 @@ def test_health_answers_through_hundreds_of_stalled_connections(tmp_path: Path) 
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=_low_fd_limit,
         env={**os.environ, "JAGUAR_LOG": ""},
     )
     stalled: list[socket.socket] = []
