@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from jaguar_sdk.server import key_reused
+
 __all__ = ["IDEMPOTENCY_TTL_S", "SharedIdempotency"]
 
 #: How long a key keeps pointing at its first call: a day, like Stripe's keys; well inside
@@ -55,12 +57,17 @@ class SharedIdempotency:
     def _key(scope: str, key: str) -> str:
         return f"idem:{scope}:{key}"
 
-    async def find(self, scope: str, key: str) -> str | None:
+    async def find(self, scope: str, key: str, fingerprint: str | None = None) -> str | None:
         """The call id a key already points at, or ``None`` (never seen, or expired).
 
         Args:
             scope: ``"generate"`` or ``"job"`` (the same key means different things there).
             key: The client's ``Idempotency-Key``.
+            fingerprint: The request's fingerprint (``jaguar_sdk.server.fingerprint``); a key
+                first used with another request is refused, as ``jaguar serve`` does.
+
+        Raises:
+            InvalidRequestError: 422 ``idempotency_key_reused``.
         """
         name = self._key(scope, key)
         entry = await self._state.get.aio(name)
@@ -69,19 +76,27 @@ class SharedIdempotency:
         if self._clock() - float(entry.get("created_at", 0.0)) > self.ttl_s:
             await self._state.pop.aio(name, None)
             return None
+        stored = entry.get("fingerprint")
+        if fingerprint is not None and stored is not None and stored != fingerprint:
+            raise key_reused()
         return str(entry["call_id"])
 
-    async def claim(self, scope: str, key: str, call_id: str) -> str:
+    async def claim(
+        self, scope: str, key: str, call_id: str, fingerprint: str | None = None
+    ) -> str:
         """Point ``key`` at ``call_id`` unless another request got there first.
 
         Returns:
             The call the key points at now: ``call_id``, or the earlier request's.
+
+        Raises:
+            InvalidRequestError: The earlier request under this key was another request.
         """
         name = self._key(scope, key)
-        entry = {"call_id": call_id, "created_at": self._clock()}
+        entry = {"call_id": call_id, "created_at": self._clock(), "fingerprint": fingerprint}
         if await self._state.put.aio(name, entry, skip_if_exists=True):
             return call_id
-        winner = await self.find(scope, key)
+        winner = await self.find(scope, key, fingerprint)
         if winner is None:  # expired and dropped between the two calls: take it
             await self._state.put.aio(name, entry)
             return call_id

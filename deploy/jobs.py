@@ -20,6 +20,7 @@ from typing import Any
 from deploy.aio import run_coroutine
 from deploy.idempotency import SharedIdempotency
 from jaguar_sdk import GenerateRequest, GenerationResult, InvalidRequestError, JobStatus
+from jaguar_sdk.server import fingerprint
 from jaguar_sdk.transports import Call, Operation, map_modal_error, parse_reply, run_job_operation
 
 __all__ = ["ModalJobBackend"]
@@ -110,7 +111,8 @@ class ModalJobBackend:
             "job": True,  # the GPU class records the outcome for status polls
         }
         try:
-            call_id, fresh = run_coroutine(self._spawn, payload, idempotency_key)
+            digest = fingerprint("submit", [request.model_dump(mode="json"), None])
+            call_id, fresh = run_coroutine(self._spawn, payload, idempotency_key, digest)
         except Exception as exc:
             if isinstance(exc, InvalidRequestError):
                 raise
@@ -121,16 +123,18 @@ class ModalJobBackend:
             return self.status(call_id)
         return JobStatus(id=call_id, state="queued", request_id=request_id, created_at=time.time())
 
-    async def _spawn(self, payload: dict[str, Any], key: str | None) -> tuple[str, bool]:
+    async def _spawn(
+        self, payload: dict[str, Any], key: str | None, digest: str
+    ) -> tuple[str, bool]:
         if key is not None:
-            found = await self._keys.find("job", key)
+            found = await self._keys.find("job", key, digest)
             if found is not None:
                 return found, False
         fc = await self._gpu().generate.spawn.aio(payload)
         call_id = str(fc.object_id)
         if key is None:
             return call_id, True
-        winner = await self._keys.claim("job", key, call_id)
+        winner = await self._keys.claim("job", key, call_id, digest)
         if winner != call_id:  # another container claimed the key first
             await fc.cancel.aio()
             return winner, False

@@ -26,7 +26,7 @@ from jaguar_sdk import (
     __version__,
     validate_request,
 )
-from jaguar_sdk.server import JaguarService, ProgressCallback, new_request_id
+from jaguar_sdk.server import JaguarService, ProgressCallback, fingerprint, new_request_id
 from jaguar_sdk.transports import Call, Operation, Reply, map_modal_error, parse_reply
 
 __all__ = ["HEALTH_DETAIL", "RemoteService", "build_web_app", "misconfigured_app"]
@@ -119,8 +119,10 @@ class RemoteService(JaguarService):
         request_id: str | None = None,
         idempotency_key: str | None = None,
         on_progress: ProgressCallback | None = None,
+        idempotency_scope: str = "generate",
     ) -> GenerationResult:
-        """Generate on the GPU class; with an idempotency key, at most once across containers.
+        """Generate on the GPU class; with an idempotency key, at most once across containers
+        (and a key first used with another request is refused, as by ``jaguar serve``).
 
         Raises:
             InvalidRequestError: A field is out of range (before any Modal call).
@@ -132,7 +134,8 @@ class RemoteService(JaguarService):
             operation="generate", request=req, request_id=rid, idempotency_key=idempotency_key
         ).to_plain()
         try:
-            data = run_coroutine(self._generate, payload, idempotency_key)
+            digest = fingerprint(idempotency_scope, req.model_dump(mode="json"))
+            data = run_coroutine(self._generate, payload, idempotency_key, digest)
         except JaguarError:
             raise
         except Exception as exc:
@@ -140,16 +143,16 @@ class RemoteService(JaguarService):
         result: GenerationResult = self._parse("generate", data, rid)
         return result
 
-    async def _generate(self, payload: dict[str, Any], key: str | None) -> Any:
+    async def _generate(self, payload: dict[str, Any], key: str | None, digest: str) -> Any:
         import modal
 
         method = self._gpu().generate
         if key is None:
             return await method.remote.aio(payload)
-        call_id = await self._keys.find("generate", key)
+        call_id = await self._keys.find("generate", key, digest)
         if call_id is None:
             fc = await method.spawn.aio(payload)
-            call_id = await self._keys.claim("generate", key, fc.object_id)
+            call_id = await self._keys.claim("generate", key, fc.object_id, digest)
             if call_id != fc.object_id:  # another container claimed the key first
                 await fc.cancel.aio()
         else:

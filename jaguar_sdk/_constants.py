@@ -20,6 +20,14 @@ DEFAULT_PORT: Final = 8000
 MAX_REQUEST_BODY_BYTES: Final = 64 * 1024
 IDEMPOTENCY_TTL_S: Final = 600.0
 IDEMPOTENCY_MAX_ENTRIES: Final = 256
+#: Bytes of results (encoded images) the idempotency store keeps; the oldest go first.
+IDEMPOTENCY_MAX_BYTES: Final = 256 * 1024 * 1024
+#: Generations running at once on the HTTP server's own worker threads.
+GENERATION_WORKERS: Final = 2
+#: Generations waiting at once beyond those running; more are refused with 503 ``overloaded``.
+MAX_QUEUED_GENERATIONS: Final = 64
+#: Seconds a connection may take to send a request's headers (``jaguar serve``).
+HEADER_TIMEOUT_S: Final = 10.0
 
 # --- client ---
 DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
@@ -58,6 +66,8 @@ DEFAULT_MODAL_CLASS: Final = "JaguarModel"
 JOB_TTL_S: Final = 3600.0
 #: Jobs kept at once (queued, running and finished); beyond it new jobs are refused with 429.
 JOB_MAX_ENTRIES: Final = 256
+#: Bytes of finished jobs' results the job store keeps; the oldest finished jobs go first.
+JOB_MAX_BYTES: Final = 256 * 1024 * 1024
 #: Webhook signature headers (HMAC-SHA256 over ``timestamp + "." + body``).
 HEADER_WEBHOOK_ID: Final = "Jaguar-Webhook-Id"
 HEADER_WEBHOOK_TIMESTAMP: Final = "Jaguar-Webhook-Timestamp"

@@ -53,6 +53,7 @@ from ._results import (
     check_schema_version,
 )
 from ._transports._base import AsyncTransport, Call, Reply, SyncTransport
+from .webhooks import split_webhook_url
 
 if TYPE_CHECKING:
     import httpx
@@ -621,11 +622,11 @@ class ClientCore:
         return plan
 
     def _check_webhook_url(self, webhook_url: Any) -> None:
-        if not isinstance(webhook_url, str) or not webhook_url.startswith(("http://", "https://")):
-            raise InvalidRequestError(
-                f"webhook_url: must be an absolute http(s) URL (got {webhook_url!r})",
-                field="webhook_url",
-            )
+        # The form the server checks too (it also refuses hosts with internal addresses).
+        try:
+            split_webhook_url(webhook_url)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), field="webhook_url") from None
         if getattr(self.transport, "name", None) != "http":
             raise InvalidRequestError(
                 "webhook_url: only a jaguar HTTP server posts webhooks; on Modal or "

@@ -2,6 +2,9 @@
 
 Secrets never reach a log line: a filter redacts bearer tokens, API keys and Modal proxy
 secrets from every message and argument that passes through the ``jaguar_sdk`` loggers.
+The same filter escapes control characters (CR, LF, ESC, NUL, U+2028...), so text that came
+from a request (a path with ``%0A``, a webhook URL) can never forge a log line or a terminal
+escape.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 
 from ._constants import ENV_LOG
 
-__all__ = ["RedactingFilter", "configure_logging", "get_logger", "redact"]
+__all__ = ["RedactingFilter", "configure_logging", "escape_controls", "get_logger", "redact"]
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s'\",]+"),
@@ -39,12 +42,35 @@ def redact(text: str) -> str:
     return text
 
 
+#: C0 and C1 controls, DEL, the Unicode line and paragraph separators, and lone surrogates.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def escape_controls(text: str) -> str:
+    r"""Write control characters as visible escapes (``\n`` becomes ``\x0a``).
+
+    Example:
+        >>> escape_controls("GET /x\r\nPOST /v1/admin/reload 200")
+        'GET /x\\x0d\\x0aPOST /v1/admin/reload 200'
+    """
+    return _CONTROLS.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) <= 0xFF else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts credentials from the formatted message."""
+    """A logging filter that redacts credentials and escapes control characters.
+
+    It works on the formatted message (never on the traceback the handler's formatter adds),
+    so a multi-line traceback stays readable while no argument can add a line of its own.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = escape_controls(redact(message))
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

@@ -50,6 +50,7 @@ MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
 MIN_MAX_SEQUENCE_LENGTH = 16
 MAX_MAX_SEQUENCE_LENGTH = 512  # FluxPipeline raises above 512
+PROMPT_PATTERN = r"\S"  # a prompt is stripped, so it needs one non-whitespace character
 
 StrictInt = Annotated[int, Field(strict=True)]
 Size = Annotated[StrictInt, Field(ge=MIN_SIZE, le=MAX_SIZE, multiple_of=SIZE_MULTIPLE)]
@@ -75,6 +76,8 @@ class GenerateRequest(BaseModel):
         min_length=1,
         max_length=MAX_PROMPT_CHARS,
         description="What to draw (surrounding whitespace is stripped).",
+        # documents what the strip implies: at least one non-space character
+        json_schema_extra={"pattern": PROMPT_PATTERN},
     )
     width: Size = Field(DEFAULT_SIZE, description="Image width in pixels.")
     height: Size = Field(DEFAULT_SIZE, description="Image height in pixels.")

@@ -29,6 +29,7 @@ __all__ = [
     "ProgressEvent",
     "ProgressStage",
     "Timings",
+    "WebhookDelivery",
     "check_schema_version",
 ]
 
@@ -221,6 +222,22 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
+class WebhookDelivery(_Wire):
+    """How a job's webhook delivery went (``JobStatus.webhook``).
+
+    Attributes:
+        state: ``pending`` (queued or being retried), ``delivered`` (a 2xx answer) or
+            ``failed`` (every attempt failed, or the address was refused).
+        attempts: Attempts made so far.
+        last_error: Why the last attempt failed (``HTTP 500``, a connection error, a refused
+            address), if it did.
+    """
+
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int = 0
+    last_error: str | None = None
+
+
 class JobStatus(_Wire):
     """Where a submitted job stands (``GET /v1/jobs/{id}``).
 
@@ -234,6 +251,8 @@ class JobStatus(_Wire):
         request_id: The request id of the generation.
         created_at: Unix time the job was accepted, where known.
         finished_at: Unix time the job finished, where it has.
+        webhook: How the job's webhook delivery went, for a job that asked for one (a
+            delivery failure never fails the job).
     """
 
     schema_version: int = C.SCHEMA_VERSION
@@ -245,6 +264,7 @@ class JobStatus(_Wire):
     request_id: str | None = None
     created_at: float | None = None
     finished_at: float | None = None
+    webhook: WebhookDelivery | None = None
 
     @property
     def done(self) -> bool:

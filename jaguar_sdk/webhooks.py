@@ -19,15 +19,78 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from . import _constants as C
 from ._exceptions import WebhookVerificationError
 
-__all__ = ["compute_signature", "sign_headers", "verify"]
+__all__ = [
+    "MAX_WEBHOOK_URL_CHARS",
+    "compute_signature",
+    "sign_headers",
+    "split_webhook_url",
+    "verify",
+]
+
+#: Longest ``webhook_url`` accepted.
+MAX_WEBHOOK_URL_CHARS = 2048
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+def split_webhook_url(value: Any) -> SplitResult:
+    """Check a ``webhook_url``'s form (not where it points) and split it.
+
+    The form a server and a client both check before anything is sent: a string of at most
+    2048 printable ASCII characters (no spaces or control characters; percent-encode others,
+    write international host names in punycode), an absolute ``http`` or ``https`` URL with a
+    host and a valid port, and no credentials (``user:pass@``), which would be sent to the
+    receiver. A jaguar server then also refuses hosts that resolve to internal addresses.
+
+    Args:
+        value: The ``webhook_url`` as received.
+
+    Returns:
+        The split URL (``hostname`` lowercased, without brackets).
+
+    Raises:
+        ValueError: What is wrong, starting with ``webhook_url:``.
+
+    Example:
+        >>> split_webhook_url("https://hooks.example.com/jaguar").hostname
+        'hooks.example.com'
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"webhook_url: must be a URL string (got a {type(value).__name__})")
+    if len(value) > MAX_WEBHOOK_URL_CHARS:
+        raise ValueError(f"webhook_url: at most {MAX_WEBHOOK_URL_CHARS} characters")
+    if not _URL_CHARS.fullmatch(value):
+        raise ValueError(
+            "webhook_url: must be printable ASCII without spaces or control characters "
+            "(percent-encode the rest; international host names in punycode)"
+        )
+    shown = value[:80]
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"webhook_url: not a valid URL ({exc}; got {shown!r})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"webhook_url: must be an absolute http(s) URL with a host (got {shown!r})"
+        )
+    if "@" in parts.netloc:
+        raise ValueError(
+            "webhook_url: must not carry credentials (user:password@); authenticate the "
+            "webhook with its signature instead"
+        )
+    if port == 0:
+        raise ValueError(f"webhook_url: port 0 is not a valid port (got {shown!r})")
+    return parts
 
 
 def _as_bytes(body: bytes | str) -> bytes:

@@ -64,6 +64,28 @@ def register(subparsers: Any) -> None:
         "one, jobs asking for a webhook are refused",
     )
     parser.add_argument(
+        "--webhook-allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network webhooks may reach besides public addresses, e.g. 10.0.0.0/8 or "
+        "127.0.0.1/32 (repeat for several); internal addresses are refused otherwise",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=C.HEADER_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"seconds a connection has to send a request's headers (default "
+        f"{C.HEADER_TIMEOUT_S:g}; 408 after)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="connections open at once (default: fitted to the open-file limit, at most 1000)",
+    )
+    parser.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         default=None,
@@ -100,6 +122,16 @@ def _run(args: argparse.Namespace) -> int:
             f"pass --token or set {ENV_SERVER_TOKEN}.",
             file=sys.stderr,
         )
+    # Only the options given travel, so the defaults stay in one place (serve's signature).
+    options: dict[str, Any] = {}
+    if webhook_secret:
+        options["webhook_secret"] = webhook_secret
+    if args.webhook_allow:
+        options["webhook_allow"] = args.webhook_allow
+    if args.header_timeout != C.HEADER_TIMEOUT_S:
+        options["header_timeout_s"] = args.header_timeout
+    if args.max_connections:
+        options["max_connections"] = args.max_connections
     serve(
         args.model,
         host=args.host,
@@ -108,6 +140,6 @@ def _run(args: argparse.Namespace) -> int:
         admin_key=admin_token,
         device=args.device,
         log_level=args.log_level,
-        **({"webhook_secret": webhook_secret} if webhook_secret else {}),
+        **options,
     )
     return 0

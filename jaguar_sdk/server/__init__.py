@@ -22,7 +22,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._app import create_app
-    from ._idempotency import IdempotencyStore
+    from ._idempotency import IdempotencyStore, fingerprint, key_reused
     from ._job_routes import JobBackend, StoreJobBackend
     from ._job_store import JobStore
     from ._serve import serve
@@ -37,6 +37,8 @@ __all__ = [
     "ProgressCallback",
     "StoreJobBackend",
     "create_app",
+    "fingerprint",
+    "key_reused",
     "new_request_id",
     "serve",
 ]
@@ -48,6 +50,8 @@ _WHERE = {
     "StoreJobBackend": "._job_routes",
     "JobStore": "._job_store",
     "IdempotencyStore": "._idempotency",
+    "fingerprint": "._idempotency",
+    "key_reused": "._idempotency",
     "JaguarService": "._service",
     "EngineLike": "._service",
     "ProgressCallback": "._service",

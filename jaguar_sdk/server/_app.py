@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 
 from .. import _constants as C
 from .._version import __version__
 from ._auth import TokenAuth
 from ._errors import install_error_handlers
+from ._generation_queue import GenerationQueue
 from ._job_routes import JobBackend, build_jobs_router
 from ._middleware import RequestContextMiddleware
 from ._openai import build_openai_router
 from ._routes import build_router
 from ._service import JaguarService
+from ._webhook_policy import WebhookPolicy
 
 __all__ = ["create_app"]
 
@@ -25,10 +29,15 @@ Shuttle Jaguar text-to-image (a 4-step FluxPipeline).
 * `GET /v1/health` (liveness, always 200), `GET /v1/ready` (503 while loading), `GET /v1/info`.
 * Jobs: `POST /v1/jobs` (202; the generate body plus an optional signed `webhook_url`),
   `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/result`, `POST /v1/jobs/{id}/cancel`.
-* `POST /v1/admin/reload`: reload the weights without dropping requests (admin token).
+* `POST /v1/admin/reload`: reload the weights without dropping requests (admin token):
+  requests queued or running on the old model finish on it.
 
-Errors are always `{"error": {"code", "message", "field", "request_id"}, "schema_version": 1}`.
-Authenticate with `Authorization: Bearer <token>` when the server has a token.
+Errors are `{"error": {"code", "message", "field", "request_id"}, "schema_version": 1}`, and
+in OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`) on the OpenAI route.
+Authenticate with `Authorization: Bearer <token>` when the server has a token. Generation
+waits in a bounded queue (503 `overloaded` with `Retry-After` when full); health, info and
+job status never wait behind it. What the server promises under load and hostile input:
+docs/server.md.
 """
 
 
@@ -41,6 +50,9 @@ def create_app(
     title: str = "Shuttle Jaguar",
     webhook_secret: str | None = None,
     job_backend: JobBackend | None = None,
+    webhook_allow: Sequence[str] = (),
+    generation_workers: int = C.GENERATION_WORKERS,
+    max_queued_generations: int = C.MAX_QUEUED_GENERATIONS,
 ) -> FastAPI:
     """Build the HTTP application around a service.
 
@@ -60,12 +72,19 @@ def create_app(
             asking for a webhook is refused (422) rather than sent unsigned.
         job_backend: Where ``/v1/jobs`` runs jobs (a :class:`JobBackend`); ``None`` uses the
             service's in-process job store.
+        webhook_allow: Networks (CIDR, e.g. ``"10.0.0.0/8"``, ``"127.0.0.1/32"``) webhooks may
+            reach besides public addresses; everything else internal is refused (422 at
+            submission, and again when the webhook connects).
+        generation_workers: Generations run at once, on threads of their own.
+        max_queued_generations: Generations waiting beyond those; more are refused at once
+            with 503 ``overloaded`` and ``Retry-After``.
 
     Returns:
         The FastAPI app (OpenAPI at ``/openapi.json``, docs at ``/docs``).
 
     Raises:
-        ValueError: If ``max_body_bytes`` is not positive.
+        ValueError: If ``max_body_bytes`` is not positive, an entry of ``webhook_allow`` is
+            not a network, or the queue sizes are out of range.
 
     Example:
         >>> from jaguar_sdk.server._service import JaguarService
@@ -90,10 +109,18 @@ def create_app(
     app.state.jaguar_max_body_bytes = max_body_bytes
     app.state.jaguar_webhook_secret = webhook_secret or None
     app.state.jaguar_job_backend = job_backend
+    policy = WebhookPolicy(webhook_allow)
+    app.state.jaguar_webhook_policy = policy
+    app.state.jaguar_generation_queue = GenerationQueue(
+        workers=generation_workers, max_queued=max_queued_generations
+    )
     if webhook_secret:
         from ._webhook_sender import HttpWebhookSender
 
-        service.jobs.webhook_sender = HttpWebhookSender(webhook_secret)
+        jobs = service.jobs
+        jobs.webhook_sender = HttpWebhookSender(
+            webhook_secret, policy=policy, report=jobs.record_webhook
+        )
     install_error_handlers(app)
     app.include_router(build_router())  # paths from the table of operations
     app.include_router(build_jobs_router())

@@ -7,11 +7,13 @@ Routes take the body as a plain dict and validate it with the wire contract, so 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import Request
 
 from .._exceptions import InvalidRequestError
+from .._logging import escape_controls
 
 __all__ = ["read_json_object"]
 
@@ -82,7 +84,7 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
             code="invalid_json",
         )
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_float=_json_number)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         where = (
             f" (line {exc.lineno}, column {exc.colno})"
@@ -99,7 +101,57 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
             f"The request body must be a JSON object, not a JSON {_json_kind(data)}.",
             status_code=400,
         )
+    _refuse_lone_surrogates(data)
     return data
+
+
+def _json_number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent: an int when it has no fractional part.
+
+    JSON has one number type and JSON Schema counts ``64.0`` as an integer, so the server
+    does too (``{"width": 64.0}`` is a width of 64); ``64.5`` stays a float and is refused
+    where an integer is required.
+    """
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(body: dict[str, Any]) -> None:
+    """422 for a key or string holding a lone surrogate (``"\\ud800"`` in the JSON text).
+
+    JSON's ``\\u`` escapes can spell half a UTF-16 pair, which is no character: Python keeps it
+    as a lone surrogate that cannot be encoded as UTF-8. Refused here, once, naming the
+    top-level field (escaped, so the error itself always renders), before any route quotes it.
+    """
+    stack: list[tuple[str, Any]] = []
+    for key, value in body.items():
+        if _SURROGATE.search(key):
+            field = escape_controls(key)
+            raise InvalidRequestError(
+                f"{field}: this key holds a lone surrogate, which is not valid Unicode; "
+                "send the body as UTF-8 text.",
+                field=field,
+            )
+        stack.append((key, value))
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InvalidRequestError(
+                    f"{field}: the value holds a lone surrogate "
+                    f"({escape_controls(_SURROGATE.findall(value)[0])}), which is not valid "
+                    "Unicode; send the body as UTF-8 text.",
+                    field=field,
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((field, key))
+                stack.append((field, item))
+        elif isinstance(value, list):
+            stack.extend((field, item) for item in value)
 
 
 def _json_kind(value: Any) -> str:

@@ -40,6 +40,7 @@ __all__ = [
     "ErrorDetail",
     "error_response",
     "install_error_handlers",
+    "is_openai_path",
     "request_id_of",
     "status_of",
 ]
@@ -123,6 +124,16 @@ _OPENAI_PARAMS = {
 }
 
 
+def _renderable(value: Any) -> Any:
+    """``value`` with anything UTF-8 cannot encode (lone surrogates) written as escapes, so
+    an error message never fails to render what it quotes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_renderable(k): _renderable(v) for k, v in value.items()}
+    return value
+
+
 def _openai_body(exc: JaguarError, status: int) -> dict[str, Any]:
     kind = "server_error" if status >= 500 else _OPENAI_TYPES.get(status, "invalid_request_error")
     field = getattr(exc, "field", None)
@@ -134,6 +145,11 @@ def _openai_body(exc: JaguarError, status: int) -> dict[str, Any]:
             "code": exc.code,
         }
     }
+
+
+def is_openai_path(path: str) -> bool:
+    """Whether a path's errors are answered in OpenAI's shape."""
+    return path.startswith(OPENAI_PATH_PREFIX)
 
 
 def error_response(
@@ -171,11 +187,11 @@ def error_response(
         body = _openai_body(exc, status)
     else:
         body = {"error": exc.to_payload(), "schema_version": C.SCHEMA_VERSION}
-    return JSONResponse(body, status_code=status, headers=out)
+    return JSONResponse(_renderable(body), status_code=status, headers=out)
 
 
 def _is_openai(request: Request) -> bool:
-    return request.url.path.startswith(OPENAI_PATH_PREFIX)
+    return is_openai_path(request.url.path)
 
 
 async def _jaguar_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,16 +12,21 @@ from starlette.concurrency import run_in_threadpool
 from .._exceptions import InvalidRequestError
 from .._request import GenerateRequest, validate_request
 from .._results import GenerationResult, JobStatus
+from ..webhooks import MAX_WEBHOOK_URL_CHARS
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
 from ._job_store import JobStore
 from ._routes import (
+    ERRORS,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IMAGE_CONTENT,
     idempotency_key_of,
     max_body_of,
     operation_route,
     result_response,
     service_of,
 )
+from ._webhook_policy import WebhookPolicy
 
 __all__ = [
     "JobBackend",
@@ -30,44 +34,59 @@ __all__ = [
     "build_jobs_router",
     "check_webhook_url",
     "job_backend_of",
+    "submit_body_schema",
 ]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
-    404: {"model": ErrorBody, "description": "No such job (or it expired)"},
+#: What a job route can answer besides its success.
+_JOB_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: ERRORS[401],
+    404: ERRORS[404],
+    422: {"model": ErrorBody, "description": "Never for a job id (any string is one)"},
 }
 
 
-def check_webhook_url(value: Any, *, secret: str | None) -> str | None:
-    """Validate an optional ``webhook_url``.
+def submit_body_schema() -> dict[str, Any]:
+    """The JSON schema of ``POST /v1/jobs``: the generate body plus ``webhook_url``."""
+    schema = GenerateRequest.model_json_schema()
+    schema["title"] = "JobRequest"
+    schema["properties"]["webhook_url"] = {
+        "anyOf": [
+            {"type": "string", "format": "uri", "maxLength": MAX_WEBHOOK_URL_CHARS},
+            {"type": "null"},
+        ],
+        "description": "Where to post the signed result when the job ends: an absolute "
+        "http(s) URL of printable ASCII, without credentials, whose host resolves to public "
+        "addresses only (unless the operator allow-lists others). Needs a server with a "
+        "webhook secret.",
+    }
+    return schema
+
+
+async def check_webhook_url(value: Any, *, secret: str | None, policy: WebhookPolicy) -> str | None:
+    """Validate an optional ``webhook_url``: its form, the server's secret, then where it points.
 
     Args:
         value: The body's ``webhook_url`` (``None`` when absent).
         secret: The server's webhook secret; webhooks are refused without one (never unsigned).
+        policy: Where webhooks may connect.
 
     Returns:
         The URL, or ``None``.
 
     Raises:
-        InvalidRequestError: Not an absolute http(s) URL, or the server has no secret.
+        InvalidRequestError: 422 naming ``webhook_url``: malformed (even on a server without a
+            secret), no secret, or a host that resolves to a refused address.
     """
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 2048:
-        raise InvalidRequestError("webhook_url: must be a URL string", field="webhook_url")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidRequestError(
-            f"webhook_url: must be an absolute http(s) URL (got {value[:80]!r})",
-            field="webhook_url",
-        )
+    url = policy.check_form(value)
     if not secret:
         raise InvalidRequestError(
             "webhook_url: this server has no webhook secret, so it cannot sign webhooks; start "
             "it with --webhook-secret (or JAGUAR_WEBHOOK_SECRET).",
             field="webhook_url",
         )
-    return value
+    return await run_in_threadpool(policy.check_url, url)  # DNS blocks
 
 
 @runtime_checkable
@@ -187,17 +206,26 @@ def build_jobs_router() -> APIRouter:
         status_code=202,
         response_model=JobStatus,
         responses={
-            **_ERRORS,
-            422: {"model": ErrorBody, "description": "A field breaks its bound"},
+            **{code: ERRORS[code] for code in (400, 401, 413, 415, 422)},
             429: {"model": ErrorBody, "description": "The job store is full; retry later"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": submit_body_schema()}},
+            },
+            "parameters": [IDEMPOTENCY_KEY_PARAMETER],
         },
     )
     async def submit(request: Request) -> Response:
         body = await read_json_object(request, max_bytes=max_body_of(request))
-        webhook_url = check_webhook_url(
-            body.pop("webhook_url", None), secret=request.app.state.jaguar_webhook_secret
+        raw_url = body.pop("webhook_url", None)
+        req = validate_request(body)  # the request's own fields first, then the URL
+        webhook_url = await check_webhook_url(
+            raw_url,
+            secret=request.app.state.jaguar_webhook_secret,
+            policy=request.app.state.jaguar_webhook_policy,
         )
-        req = validate_request(body)
         status = await run_in_threadpool(
             job_backend_of(request).submit,
             req,
@@ -208,7 +236,11 @@ def build_jobs_router() -> APIRouter:
         return _json(status, 202)
 
     @operation_route(
-        router, "job_status", summary="A job's state and progress", response_model=JobStatus
+        router,
+        "job_status",
+        summary="A job's state and progress",
+        response_model=JobStatus,
+        responses=_JOB_ERRORS,
     )
     async def status(request: Request, job_id: str) -> Response:
         return _json(await run_in_threadpool(job_backend_of(request).status, job_id))
@@ -218,7 +250,16 @@ def build_jobs_router() -> APIRouter:
         "job_result",
         summary="A finished job's result (409 while pending or when cancelled)",
         response_model=GenerationResult,
-        responses={409: {"model": ErrorBody, "description": "Pending or cancelled"}},
+        responses={
+            200: {
+                "description": "The result (raw image bytes when `Accept` prefers them)",
+                "model": GenerationResult,
+                "content": IMAGE_CONTENT,
+            },
+            **_JOB_ERRORS,
+            409: {"model": ErrorBody, "description": "Pending or cancelled"},
+            500: {"model": ErrorBody, "description": "The job failed (its error)"},
+        },
     )
     async def result(request: Request, job_id: str) -> Response:
         out = await run_in_threadpool(job_backend_of(request).result, job_id)
@@ -229,6 +270,7 @@ def build_jobs_router() -> APIRouter:
         "job_cancel",
         summary="Cancel a job (at once if queued, at the next step if running)",
         response_model=JobStatus,
+        responses=_JOB_ERRORS,
     )
     async def cancel(request: Request, job_id: str) -> Response:
         return _json(await run_in_threadpool(job_backend_of(request).cancel, job_id))

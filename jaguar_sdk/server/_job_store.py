@@ -30,7 +30,8 @@ from .._exceptions import (
 )
 from .._logging import get_logger
 from .._request import GenerateRequest
-from .._results import GenerationResult, JobState, JobStatus, ProgressEvent
+from .._results import GenerationResult, JobState, JobStatus, ProgressEvent, WebhookDelivery
+from ._idempotency import fingerprint, key_reused, result_bytes
 
 __all__ = ["JobRecord", "JobStore", "Runner", "WebhookSender", "new_job_id"]
 
@@ -66,6 +67,8 @@ class JobRecord:
         created_at: Unix time accepted.
         finished_at: Unix time finished.
         cancel_requested: Set by :meth:`JobStore.cancel`; checked at every progress event.
+        webhook: How the webhook delivery went, once one was attempted.
+        size: Bytes of the result's images (counted against the store's byte budget).
     """
 
     id: str
@@ -80,6 +83,8 @@ class JobRecord:
     finished_at: float | None = None
     finished_mono: float | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    webhook: WebhookDelivery | None = None
+    size: int = 0
 
     @property
     def done(self) -> bool:
@@ -97,6 +102,7 @@ class JobRecord:
             request_id=self.request_id,
             created_at=self.created_at,
             finished_at=self.finished_at,
+            webhook=self.webhook,
         )
 
 
@@ -110,6 +116,12 @@ class JobStore:
             and when every kept job is still queued or running a new one is refused with
             :class:`RateLimitError` (code ``job_store_full``, HTTP 429).
         webhook_sender: Delivers webhooks of finished jobs that asked for one.
+        max_bytes: Bytes of finished jobs' results kept at once: when a job finishes, the
+            oldest finished jobs are dropped (answering 404, as expired ones do) until the
+            results fit; the job that just finished is always kept.
+
+    An idempotency key is bound to the job's request and webhook URL: the same key with
+    another request is refused with 422 ``idempotency_key_reused``.
 
     Example:
         >>> store = JobStore(lambda req, rid, cb: service.generate(req, request_id=rid,
@@ -126,16 +138,19 @@ class JobStore:
         ttl_s: float = C.JOB_TTL_S,
         max_jobs: int = C.JOB_MAX_ENTRIES,
         webhook_sender: WebhookSender | None = None,
+        max_bytes: int = C.JOB_MAX_BYTES,
     ) -> None:
         if max_jobs < 1:
             raise ValueError("max_jobs must be at least 1")
         self._runner = runner
         self._ttl_s = ttl_s
         self._max_jobs = max_jobs
+        self.max_bytes = max_bytes
         self.webhook_sender = webhook_sender
         self._lock = threading.Condition()
         self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
-        self._by_key: dict[str, str] = {}
+        self._by_key: dict[str, tuple[str, str]] = {}  # key -> (job id, fingerprint)
+        self._bytes = 0
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -150,9 +165,23 @@ class JobStore:
             self._forget(finished.pop(0))
 
     def _forget(self, job_id: str) -> None:
-        self._jobs.pop(job_id, None)
-        for key in [k for k, v in self._by_key.items() if v == job_id]:
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            self._bytes -= job.size
+        for key in [k for k, v in self._by_key.items() if v[0] == job_id]:
             del self._by_key[key]
+
+    def _fit_bytes(self, keep: str) -> None:
+        """Drop the oldest finished jobs (never ``keep``) until the results fit."""
+        finished = [i for i, job in self._jobs.items() if job.done and job.size and i != keep]
+        while finished and self._bytes > self.max_bytes:
+            self._forget(finished.pop(0))
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of the finished jobs' results held now."""
+        with self._lock:
+            return self._bytes
 
     def _ensure_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
@@ -185,15 +214,25 @@ class JobStore:
 
         Raises:
             RateLimitError: The store holds ``max_jobs`` unfinished jobs (HTTP 429).
+            InvalidRequestError: 422 ``idempotency_key_reused``: the key was first used with
+                another request.
             JaguarError: The store is closed.
         """
         now = time.monotonic()
+        digest = (
+            fingerprint("submit", [request.model_dump(mode="json"), webhook_url])
+            if idempotency_key is not None
+            else ""
+        )
         with self._lock:
             if self._closed:
                 raise JaguarError("The job store is shut down.", code="server_error")
             if idempotency_key is not None and idempotency_key in self._by_key:
-                existing = self._jobs.get(self._by_key[idempotency_key])
+                job_id_seen, digest_seen = self._by_key[idempotency_key]
+                existing = self._jobs.get(job_id_seen)
                 if existing is not None:
+                    if digest_seen != digest:
+                        raise key_reused()
                     return existing.status()
             self._evict(now)
             if len(self._jobs) >= self._max_jobs:
@@ -214,7 +253,7 @@ class JobStore:
             job.events[0] = job.events[0].model_copy(update={"request_id": job.request_id})
             self._jobs[job_id] = job
             if idempotency_key is not None:
-                self._by_key[idempotency_key] = job_id
+                self._by_key[idempotency_key] = (job_id, digest)
             self._ensure_worker()
             status = job.status()
         self._queue.put(job_id)
@@ -339,6 +378,10 @@ class JobStore:
             )
         job.finished_at = time.time()
         job.finished_mono = time.monotonic()
+        if result is not None:
+            job.size = result_bytes(result)
+            self._bytes += job.size
+            self._fit_bytes(keep=job.id)
         self._lock.notify_all()
 
     def _work(self) -> None:
@@ -379,10 +422,24 @@ class JobStore:
             self._finish(job, result=result, error=error)
         self._notify(job)
 
+    def record_webhook(self, job_id: str, delivery: WebhookDelivery) -> None:
+        """Record how a job's webhook delivery went (shown as ``JobStatus.webhook``); a job
+        that is gone already is ignored."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.webhook = delivery
+
     def _notify(self, job: JobRecord) -> None:
         if job.webhook_url is None or self.webhook_sender is None:
             return
+        with self._lock:
+            status = job.status()
+            job.webhook = WebhookDelivery(state="pending")
         try:
-            self.webhook_sender(job.webhook_url, job.status(), job.result)
-        except Exception:  # a receiver's failure never fails the job
+            self.webhook_sender(job.webhook_url, status, job.result)
+        except Exception as exc:  # a receiver's failure never fails the job
             logger.exception("webhook delivery for job %s failed", job.id)
+            self.record_webhook(
+                job.id, WebhookDelivery(state="failed", last_error=f"{type(exc).__name__}: {exc}")
+            )

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import _constants as C
 from .._exceptions import ServerError
 from .._logging import get_logger
-from ._errors import REQUEST_ID_SCOPE_KEY, error_response
+from ._errors import REQUEST_ID_SCOPE_KEY, error_response, is_openai_path
 from ._service import new_request_id
 
 __all__ = ["RequestContextMiddleware", "sane_request_id"]
@@ -97,7 +97,10 @@ class RequestContextMiddleware:
                     "Internal server error. Report the request id if it persists.",
                     code="internal_error",
                 )
-                await error_response(err, request_id=request_id)(scope, receive, send)
+                openai = is_openai_path(str(scope.get("path", "")))
+                await error_response(err, request_id=request_id, openai=openai)(
+                    scope, receive, send
+                )
                 status = 500
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000

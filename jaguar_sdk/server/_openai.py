@@ -21,8 +21,7 @@ from typing import Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import _constants as C
 from .. import _request as R
@@ -31,7 +30,14 @@ from .._request import validate_request
 from ._auth import require_api_token
 from ._body import read_json_object
 from ._errors import request_id_of
-from ._routes import idempotency_key_of, max_body_of, service_of
+from ._routes import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    REQUEST_ID_PARAMETER,
+    generation_queue_of,
+    idempotency_key_of,
+    max_body_of,
+    service_of,
+)
 
 __all__ = ["OpenAIImageRequest", "OpenAIImageResponse", "build_openai_router"]
 
@@ -39,7 +45,11 @@ __all__ = ["OpenAIImageRequest", "OpenAIImageResponse", "build_openai_router"]
 OPENAI_DEFAULT_FORMAT: Final[Literal["png", "jpeg", "webp"]] = "png"
 DEFAULT_OPENAI_SIZE = f"{R.DEFAULT_SIZE}x{R.DEFAULT_SIZE}"
 
-_SIZE_RE = re.compile(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*")
+_SIZE_RE = re.compile(r"\s*0*(\d{1,5})\s*[xX×]\s*0*(\d{1,5})\s*")
+_SIDES = "|".join(str(side) for side in range(R.MIN_SIZE, R.MAX_SIZE + 1, R.SIZE_MULTIPLE))
+#: What ``_parse_size`` accepts, as a JSON-schema pattern: ``auto``, or two allowed sides
+#: (leading zeros and spaces tolerated, as the parser tolerates them).
+SIZE_PATTERN = f"^\\s*(auto|0*({_SIDES})\\s*[xX\u00d7]\\s*0*({_SIDES}))\\s*$"
 _SUPPORTED = {
     "prompt",
     "n",
@@ -52,21 +62,38 @@ _SUPPORTED = {
 _IGNORED = {"model", "quality", "style", "user", "background", "moderation"}
 
 
-class OpenAIImageRequest(BaseModel):
-    """The request body (documentation for the OpenAPI schema; parsing is done by hand)."""
+_IGNORED_DOC = "Accepted (a string or null) and ignored."
 
-    prompt: str = Field(description=f"1 to {R.MAX_PROMPT_CHARS} characters.")
-    n: int = Field(1, ge=1, le=R.MAX_NUM_IMAGES, description="Number of images.")
-    size: str = Field(
+
+class OpenAIImageRequest(BaseModel):
+    """The request body (documentation for the OpenAPI schema; :func:`to_generate_request`
+    checks the same rules by hand, so that errors name OpenAI's parameters)."""
+
+    model_config = ConfigDict(extra="forbid", title="OpenAIImageRequest")
+
+    prompt: str = Field(
+        min_length=1,
+        max_length=R.MAX_PROMPT_CHARS,
+        pattern=R.PROMPT_PATTERN,
+        description=f"1 to {R.MAX_PROMPT_CHARS} characters (stripped).",
+    )
+    n: int | None = Field(1, ge=1, le=R.MAX_NUM_IMAGES, description="Number of images.")
+    size: str | None = Field(
         DEFAULT_OPENAI_SIZE,
+        pattern=SIZE_PATTERN,
         description=f"'WxH'; each side a multiple of {R.SIZE_MULTIPLE} from {R.MIN_SIZE} to "
         f"{R.MAX_SIZE}, or 'auto' ({DEFAULT_OPENAI_SIZE}).",
     )
-    response_format: Literal["b64_json"] = "b64_json"
+    response_format: Literal["b64_json"] | None = "b64_json"
     seed: int | None = Field(None, ge=0, le=R.MAX_SEED)
-    output_format: Literal["png", "jpeg", "webp"] = OPENAI_DEFAULT_FORMAT
+    output_format: Literal["png", "jpeg", "webp"] | None = OPENAI_DEFAULT_FORMAT
     output_compression: int | None = Field(None, ge=1, le=100, description="JPEG/WebP quality.")
     model: str | None = Field(None, description="Ignored: the server serves one model.")
+    quality: str | None = Field(None, description=_IGNORED_DOC)
+    style: str | None = Field(None, description=_IGNORED_DOC)
+    user: str | None = Field(None, description=_IGNORED_DOC)
+    background: str | None = Field(None, description=_IGNORED_DOC)
+    moderation: str | None = Field(None, description=_IGNORED_DOC)
 
 
 class OpenAIImage(BaseModel):
@@ -103,7 +130,7 @@ def _invalid(message: str, param: str) -> InvalidRequestError:
 
 
 def _parse_size(value: Any) -> tuple[int, int]:
-    if value is None or value == "auto":
+    if value is None or (isinstance(value, str) and value.strip() == "auto"):
         return R.DEFAULT_SIZE, R.DEFAULT_SIZE
     rule = (
         f"'WxH' with each side a multiple of {R.SIZE_MULTIPLE} from {R.MIN_SIZE} to "
@@ -129,6 +156,17 @@ def _parse_n(value: Any) -> int:
     return value
 
 
+def _parse_output_format(value: Any) -> str:
+    if value is None:
+        return OPENAI_DEFAULT_FORMAT
+    if value not in ("png", "jpeg", "webp"):
+        raise _invalid(
+            f"output_format: must be one of 'png', 'jpeg', 'webp' (got {str(value)[:40]!r}).",
+            "output_format",
+        )
+    return str(value)
+
+
 def to_generate_request(body: dict[str, Any]) -> dict[str, Any]:
     """Translate an OpenAI image request into :class:`GenerateRequest` fields.
 
@@ -149,7 +187,14 @@ def to_generate_request(body: dict[str, Any]) -> dict[str, Any]:
             f"{', '.join(sorted(_SUPPORTED))}.",
             unknown[0][:40],
         )
-    response_format = body.get("response_format") or "b64_json"
+    for name in sorted(_IGNORED & set(body)):
+        if body[name] is not None and not isinstance(body[name], str):
+            raise _invalid(f"{name}: must be a string or null (it is ignored).", name)
+    if "prompt" in body and not isinstance(body["prompt"], str):
+        raise _invalid("prompt: must be a string.", "prompt")
+    response_format = body.get("response_format")
+    if response_format is None:
+        response_format = "b64_json"
     if response_format != "b64_json":
         raise _invalid(
             f"response_format: only 'b64_json' is supported (got {str(response_format)[:40]!r}); "
@@ -163,7 +208,7 @@ def to_generate_request(body: dict[str, Any]) -> dict[str, Any]:
         "width": width,
         "height": height,
         "num_images": _parse_n(body.get("n")),
-        "output_format": body.get("output_format") or OPENAI_DEFAULT_FORMAT,
+        "output_format": _parse_output_format(body.get("output_format")),
     }
     if "prompt" not in body:
         fields.pop("prompt")
@@ -191,27 +236,36 @@ def build_openai_router() -> APIRouter:
         responses={
             status: {"model": OpenAIErrorBody, "description": text}
             for status, text in (
-                (400, "Malformed JSON"),
+                (400, "Malformed JSON, or a malformed Idempotency-Key"),
                 (401, "Missing or wrong bearer token"),
-                (422, "A parameter is out of range or unsupported"),
-                (503, "The model is loading"),
+                (413, "Body larger than the server's limit"),
+                (415, "Body not sent as application/json"),
+                (
+                    422,
+                    "A parameter is out of range or unsupported (`param` names it), or the "
+                    "Idempotency-Key was used with another request (`idempotency_key_reused`)",
+                ),
+                (500, "The model failed on a valid request"),
+                (503, "The model is loading, or the generation queue is full"),
             )
         },
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": OpenAIImageRequest.model_json_schema()}},
-            }
+            },
+            "parameters": [IDEMPOTENCY_KEY_PARAMETER, REQUEST_ID_PARAMETER],
         },
     )
     async def images_generations(request: Request) -> JSONResponse:
         body = await read_json_object(request, max_bytes=max_body_of(request))
         req = validate_request(to_generate_request(body))
-        result = await run_in_threadpool(
+        result = await generation_queue_of(request).run(
             service_of(request).generate,
             req,
             request_id=request_id_of(request),
             idempotency_key=idempotency_key_of(request),
+            idempotency_scope="openai.images",
         )
         data = [
             {"b64_json": base64.b64encode(image.data).decode("ascii"), "revised_prompt": None}

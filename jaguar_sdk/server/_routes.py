@@ -20,11 +20,17 @@ from .._results import GenerationResult, HealthStatus, ModelInfo
 from ._auth import require_admin_token, require_api_token
 from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
+from ._generation_queue import GenerationQueue
 from ._negotiate import negotiate_format, prefers_image
 from ._service import JaguarService
 
 __all__ = [
+    "ERRORS",
+    "IDEMPOTENCY_KEY_PARAMETER",
+    "IMAGE_CONTENT",
+    "REQUEST_ID_PARAMETER",
     "build_router",
+    "generation_queue_of",
     "idempotency_key_of",
     "max_body_of",
     "operation_route",
@@ -35,20 +41,60 @@ __all__ = [
 
 _IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+#: The error responses of the native routes, for their OpenAPI ``responses``.
+ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
-        (400, "Malformed JSON, or a body that is not a JSON object"),
+        (
+            400,
+            "Malformed JSON, a body that is not a JSON object, or a malformed Idempotency-Key",
+        ),
         (401, "Missing or wrong bearer token"),
+        (404, "No such job (or it expired)"),
         (413, "Body larger than the server's limit"),
         (415, "Body not sent as application/json"),
-        (422, "A field breaks its documented bound; `error.field` names it"),
+        (
+            422,
+            "A field breaks its documented bound (`error.field` names it), or the "
+            "Idempotency-Key was already used with another request (`idempotency_key_reused`)",
+        ),
         (500, "The model failed on a valid request"),
-        (503, "The model is loading; retry after `Retry-After` seconds"),
+        (
+            503,
+            "The model is loading (`not_ready`) or the generation queue is full "
+            "(`overloaded`); retry after `Retry-After` seconds",
+        ),
     )
 }
 
-_IMAGE_CONTENT: dict[str, Any] = {
+#: ``Idempotency-Key``: its format, as :func:`idempotency_key_of` checks it.
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": C.HEADER_IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x21-\\x7e]{1,255}$",
+    },
+    "description": "1 to 255 printable ASCII characters without spaces (a UUID works well). "
+    "Repeats of the same request with the same key get the first result; another request "
+    "under the key is refused (422 `idempotency_key_reused`); a malformed key is 400.",
+}
+
+#: ``X-Request-ID``: taken when usable, replaced otherwise (the middleware's behaviour).
+REQUEST_ID_PARAMETER: dict[str, Any] = {
+    "name": C.HEADER_REQUEST_ID,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Your id for this request. Used when it is 1 to 128 characters of "
+    "`[A-Za-z0-9._-]`; any other value is replaced by a fresh id (`req_...`). The response's "
+    "`X-Request-ID` always carries the id used, and the server's log line quotes it.",
+}
+
+IMAGE_CONTENT: dict[str, Any] = {
     mime: {"schema": {"type": "string", "format": "binary"}}
     for mime in ("image/jpeg", "image/png", "image/webp")
 }
@@ -64,6 +110,13 @@ def service_of(request: Request) -> JaguarService:
 def max_body_of(request: Request) -> int:
     """The app's body-size limit in bytes."""
     return int(request.app.state.jaguar_max_body_bytes)
+
+
+def generation_queue_of(request: Request) -> GenerationQueue:
+    """The app's generation queue (``create_app(generation_workers=, max_queued_generations=)``)."""
+    queue = request.app.state.jaguar_generation_queue
+    assert isinstance(queue, GenerationQueue)
+    return queue
 
 
 def idempotency_key_of(request: Request) -> str | None:
@@ -124,12 +177,15 @@ def _json(model: HealthStatus | ModelInfo, status_code: int = 200) -> Response:
 def operation_route(
     router: APIRouter, name: Operation, **kwargs: Any
 ) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """The route decorator of an operation: method and path from the table of operations, and
-    the token its ``auth`` asks for (admin routes are always authenticated)."""
+    """The route decorator of an operation: method and path from the table of operations, the
+    token its ``auth`` asks for (admin routes are always authenticated) and, in its OpenAPI,
+    the ``X-Request-ID`` header every route takes."""
     spec = OPERATIONS[name]
     add = router.post if spec.http_method == "POST" else router.get
     guard = {"token": [Depends(require_api_token)], "admin": [Depends(require_admin_token)]}
-    return add(spec.http_path, dependencies=guard.get(spec.auth, []), **kwargs)
+    extra = dict(kwargs.pop("openapi_extra", None) or {})
+    extra["parameters"] = [*extra.get("parameters", []), REQUEST_ID_PARAMETER]
+    return add(spec.http_path, dependencies=guard.get(spec.auth, []), openapi_extra=extra, **kwargs)
 
 
 def build_router() -> APIRouter:
@@ -154,9 +210,9 @@ def build_router() -> APIRouter:
                     "`X-Jaguar-Result` (result metadata as JSON) headers."
                 ),
                 "model": GenerationResult,
-                "content": _IMAGE_CONTENT,
+                "content": IMAGE_CONTENT,
             },
-            **_ERRORS,
+            **{code: ERRORS[code] for code in (400, 401, 413, 415, 422, 500, 503)},
             406: {"model": ErrorBody, "description": "`Accept` conflicts with `output_format`"},
         },
         openapi_extra={
@@ -164,22 +220,7 @@ def build_router() -> APIRouter:
                 "required": True,
                 "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
             },
-            "parameters": [
-                {
-                    "name": C.HEADER_IDEMPOTENCY_KEY,
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": 255},
-                    "description": "Repeats with the same key get the first result.",
-                },
-                {
-                    "name": C.HEADER_REQUEST_ID,
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": 128},
-                    "description": "Your id for this request ([A-Za-z0-9._-]); made if absent.",
-                },
-            ],
+            "parameters": [IDEMPOTENCY_KEY_PARAMETER],
         },
     )
     async def generate(request: Request) -> Response:
@@ -187,7 +228,7 @@ def build_router() -> APIRouter:
         req = validate_request(negotiate_format(body, request.headers.get("accept")))
         key = idempotency_key_of(request)
         service = service_of(request)
-        result = await run_in_threadpool(
+        result = await generation_queue_of(request).run(
             service.generate, req, request_id=request_id_of(request), idempotency_key=key
         )
         return result_response(result, request.headers.get("accept"))
@@ -198,7 +239,7 @@ def build_router() -> APIRouter:
         summary="What model is being served",
         tags=["model"],
         response_model=ModelInfo,
-        responses={401: _ERRORS[401], 503: _ERRORS[503]},
+        responses={401: ERRORS[401], 503: {"model": ErrorBody, "description": "Loading"}},
     )
     async def info(request: Request) -> Response:
         return _json(await run_in_threadpool(service_of(request).info))
@@ -218,7 +259,8 @@ def build_router() -> APIRouter:
         summary="Readiness: 200 when a generate request would run now, else 503",
         tags=["health"],
         response_model=HealthStatus,
-        responses={503: _ERRORS[503]},
+        responses={503: {"model": ErrorBody, "description": "The model is loading"}},
+        openapi_extra={"parameters": [REQUEST_ID_PARAMETER]},
     )
     async def ready(request: Request) -> Response:
         status = service_of(request).health()
@@ -233,7 +275,7 @@ def build_router() -> APIRouter:
         tags=["admin"],
         response_model=ModelInfo,
         responses={
-            401: _ERRORS[401],
+            401: ERRORS[401],
             403: {"model": ErrorBody, "description": "No admin token configured"},
             500: {"model": ErrorBody, "description": "The reload failed; the old model serves"},
         },

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from .. import _constants as C
 from .._logging import get_logger
 from ._app import create_app
 from ._service import JaguarService
 
-__all__ = ["serve", "start_loading"]
+__all__ = ["serve", "start_loading", "uvicorn_options"]
 
 logger = get_logger("jaguar_sdk.server")
 
@@ -40,6 +42,40 @@ def start_loading(service: JaguarService) -> threading.Thread:
     return thread
 
 
+def uvicorn_options(
+    *,
+    header_timeout_s: float = C.HEADER_TIMEOUT_S,
+    max_connections: int | None = None,
+) -> dict[str, Any]:
+    """The ``uvicorn.Config`` settings of ``jaguar serve``: the hardened protocol and its limits.
+
+    Args:
+        header_timeout_s: Seconds a connection has to send a request's headers (408 after).
+        max_connections: Connections open at once; ``None`` fits the open-file limit
+            (:func:`jaguar_sdk.server._protocol.default_limits`).
+
+    Returns:
+        Keyword arguments for ``uvicorn.Config`` (or ``uvicorn.run``).
+
+    Example:
+        >>> uvicorn_options(header_timeout_s=5)["timeout_keep_alive"]
+        5
+    """
+    from ._protocol import MAX_HEADER_BYTES, default_limits, hardened_protocol
+
+    fitted, backlog = default_limits()
+    return {
+        "http": hardened_protocol(
+            header_timeout_s=header_timeout_s, max_connections=max_connections or fitted
+        ),
+        "backlog": backlog,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,  # 431 above it
+        "timeout_keep_alive": 5,  # idle keep-alive connections close after 5 s
+        "timeout_graceful_shutdown": 30,  # Ctrl-C never waits forever on a stuck request
+        "server_header": False,
+    }
+
+
 def serve(
     model: str = "tiny",
     *,
@@ -50,6 +86,9 @@ def serve(
     device: str | None = None,
     log_level: str = "info",
     webhook_secret: str | None = None,
+    webhook_allow: Sequence[str] = (),
+    header_timeout_s: float = C.HEADER_TIMEOUT_S,
+    max_connections: int | None = None,
 ) -> None:
     """Serve a model over HTTP until interrupted.
 
@@ -67,6 +106,9 @@ def serve(
         device: ``"cuda"``, ``"cpu"`` or ``None`` for the engine's choice.
         log_level: uvicorn's log level.
         webhook_secret: HMAC secret for job webhooks (none: jobs with a webhook are refused).
+        webhook_allow: Networks (CIDR) webhooks may reach besides public addresses.
+        header_timeout_s: Seconds a connection has to send a request's headers.
+        max_connections: Connections open at once (default: fitted to the open-file limit).
 
     Raises:
         ConfigurationError: The ``server`` or ``engine`` extra is not installed (raised when
@@ -83,7 +125,13 @@ def serve(
     configure_logging(log_level)  # our one line per request, with its request id
 
     service = JaguarService(lambda: Engine.load(model, device=device))
-    app = create_app(service, api_key=api_key, admin_key=admin_key, webhook_secret=webhook_secret)
+    app = create_app(
+        service,
+        api_key=api_key,
+        admin_key=admin_key,
+        webhook_secret=webhook_secret,
+        webhook_allow=webhook_allow,
+    )
     start_loading(service)
     try:
         uvicorn.run(
@@ -92,7 +140,7 @@ def serve(
             port=port,
             log_level=log_level,
             access_log=False,  # the app logs each request itself, with its request id
-            server_header=False,
+            **uvicorn_options(header_timeout_s=header_timeout_s, max_connections=max_connections),
         )
     finally:
         service.close()

@@ -5,6 +5,10 @@ in-process client all go through one :class:`JaguarService`. It owns the engine'
 (load, reload without dropping requests, health) and the idempotency store, so "a retried
 request is generated once" holds the same way on every transport.
 
+Reload never drops a request: each generation holds a lease on the engine it started on (taken
+before it waits for the engine's GPU lock), a reload swaps in the new engine for the requests
+that come after, and the old engine is closed only when its last lease is returned.
+
 This module stays light: it never imports torch. The engine comes from an injected loader.
 """
 
@@ -30,7 +34,7 @@ from .._results import (
     check_schema_version,
 )
 from .._version import __version__
-from ._idempotency import IdempotencyStore
+from ._idempotency import IdempotencyStore, fingerprint
 from ._job_store import JobStore
 
 __all__ = ["EngineLike", "JaguarService", "ProgressCallback", "new_request_id"]
@@ -61,6 +65,18 @@ class EngineLike(Protocol):
     def close(self) -> None: ...
 
 
+class _Slot:
+    """An engine and the generations holding it (guarded by the service's state lock)."""
+
+    __slots__ = ("active", "closed", "engine", "retired")
+
+    def __init__(self, engine: EngineLike) -> None:
+        self.engine = engine
+        self.active = 0
+        self.retired = False
+        self.closed = False
+
+
 class JaguarService:
     """One model behind every front end: generate, info, health, reload.
 
@@ -71,6 +87,7 @@ class JaguarService:
             a fresh verify-or-download there); defaults to ``loader``.
         max_jobs: Jobs the job store keeps at once (unfinished ones beyond it are refused).
         job_ttl_s: How long the job store keeps a finished job.
+        max_job_bytes: Bytes of finished jobs' results the job store keeps.
         info_extras: Called by :meth:`info` with the engine's info; what it returns is merged
             into ``extra`` (e.g. the deployment's ``update_check``). It should not raise; if it
             does, the error is logged and the info is answered without those extras.
@@ -91,10 +108,11 @@ class JaguarService:
         max_jobs: int = C.JOB_MAX_ENTRIES,
         job_ttl_s: float = C.JOB_TTL_S,
         info_extras: Callable[[ModelInfo], dict[str, Any]] | None = None,
+        max_job_bytes: int = C.JOB_MAX_BYTES,
     ) -> None:
         self._loader = loader
         self._reloader = reloader or loader
-        self._engine: EngineLike | None = None
+        self._slot: _Slot | None = None
         self._state_lock = threading.Lock()
         self._load_error: str | None = None
         self._loading = False
@@ -102,6 +120,7 @@ class JaguarService:
         self._jobs: JobStore | None = None
         self._max_jobs = max_jobs
         self._job_ttl_s = job_ttl_s
+        self._max_job_bytes = max_job_bytes
         self._info_extras = info_extras
         # One handler per operation of the table (a test checks none is missing).
         self._handlers: dict[Operation, Callable[[dict[str, Any], str], BaseModel]] = {
@@ -125,7 +144,7 @@ class JaguarService:
     def start(self) -> None:
         """Load the engine now (idempotent). Errors are kept for :meth:`health` and re-raised."""
         with self._state_lock:
-            if self._engine is not None:
+            if self._slot is not None:
                 return
             self._loading = True
         self._swap_in(self._loader)
@@ -140,45 +159,86 @@ class JaguarService:
             logger.exception("model load failed")
             raise
         with self._state_lock:
-            old, self._engine = self._engine, engine
+            old, self._slot = self._slot, _Slot(engine)
             self._loading = False
             self._load_error = None
-        if old is not None and old is not engine:
-            # Requests already running hold their own reference to `old`; closing only drops
-            # the service's caches, it never interrupts them.
-            old.close()
+        if old is not None:
+            self._retire(old, keep=engine)
         return engine
+
+    def _retire(self, slot: _Slot, *, keep: EngineLike | None = None) -> None:
+        """Close ``slot``'s engine once its last generation is done (at once when idle);
+        never the engine ``keep`` (a loader may hand back the same engine)."""
+        with self._state_lock:
+            slot.retired = True
+            if slot.engine is keep:
+                slot.closed = True  # still serving as the new slot's engine
+            close_now = not slot.closed and slot.active == 0
+            if close_now:
+                slot.closed = True
+        if close_now:
+            self._close_engine(slot.engine)
+
+    @staticmethod
+    def _close_engine(engine: EngineLike) -> None:
+        try:
+            engine.close()
+        except Exception:  # a failing close must not fail the request that released it
+            logger.exception("closing a replaced engine failed")
+
+    def _not_ready(self) -> NotReadyError:
+        detail = self._load_error or "the model is loading"
+        return NotReadyError(f"The model is not ready: {detail}.")
+
+    def _lease(self) -> _Slot:
+        """The current engine, held until :meth:`_release` (a reload waits for it)."""
+        with self._state_lock:
+            slot = self._slot
+            if slot is None:
+                raise self._not_ready()
+            slot.active += 1
+            return slot
+
+    def _release(self, slot: _Slot) -> None:
+        with self._state_lock:
+            slot.active -= 1
+            close_now = slot.retired and not slot.closed and slot.active == 0
+            if close_now:
+                slot.closed = True
+        if close_now:
+            self._close_engine(slot.engine)
 
     def reload(self) -> ModelInfo:
         """Load the model again (verify-or-download where the loader does), then swap it in.
 
-        Requests keep being served by the old engine until the new one is ready.
+        Requests keep being served by the old engine until the new one is ready; those
+        queued or running on it finish on it, and it is closed when the last one is done.
 
         Returns:
             The info of the newly loaded model.
         """
         with self._state_lock:
-            self._loading = self._engine is None
+            self._loading = self._slot is None
         return self._swap_in(self._reloader).info()
 
     def close(self) -> None:
-        """Release the engine (and stop the job worker, if jobs were used)."""
+        """Release the engine (once generations still running on it finish) and stop the job
+        worker, if jobs were used."""
         with self._state_lock:
-            engine, self._engine = self._engine, None
+            slot, self._slot = self._slot, None
             jobs, self._jobs = self._jobs, None
         if jobs is not None:
             jobs.close()
-        if engine is not None:
-            engine.close()
+        if slot is not None:
+            self._retire(slot)
 
     @property
     def engine(self) -> EngineLike:
         """The current engine. Raises :class:`NotReadyError` while none is loaded."""
-        engine = self._engine
-        if engine is None:
-            detail = self._load_error or "the model is loading"
-            raise NotReadyError(f"The model is not ready: {detail}.")
-        return engine
+        slot = self._slot
+        if slot is None:
+            raise self._not_ready()
+        return slot.engine
 
     # --- operations ------------------------------------------------------------------------
     def generate(
@@ -188,30 +248,37 @@ class JaguarService:
         request_id: str | None = None,
         idempotency_key: str | None = None,
         on_progress: ProgressCallback | None = None,
+        idempotency_scope: str = "generate",
     ) -> GenerationResult:
         """Validate and run one request.
 
         Args:
             request: The request, or its plain-data form.
             request_id: The id to report; a fresh one is made when omitted.
-            idempotency_key: Repeats with the same key get the first result.
+            idempotency_key: Repeats of the same request with the same key get the first
+                result; another request with that key is refused.
             on_progress: Called with progress events from the engine's thread.
+            idempotency_scope: What the key is used on (the route: ``"generate"``,
+                ``"openai.images"``); part of the request's fingerprint.
 
         Returns:
             The result.
 
         Raises:
-            InvalidRequestError: A field is out of range.
+            InvalidRequestError: A field is out of range, or (422 ``idempotency_key_reused``)
+                the key was first used with another request.
             NotReadyError: The model is not loaded.
             GenerationError: The engine failed on a valid request.
         """
         req = validate_request(request)
         rid = request_id or new_request_id()
-        engine = self.engine
+        if self._slot is None:  # fail fast, before waiting on an idempotency key
+            raise self._not_ready()
 
         def run() -> GenerationResult:
+            slot = self._lease()
             try:
-                return engine.generate(req, request_id=rid, on_progress=on_progress)
+                return slot.engine.generate(req, request_id=rid, on_progress=on_progress)
             except JaguarError:
                 raise
             except Exception as exc:
@@ -220,8 +287,13 @@ class JaguarService:
                     f"The model failed to generate: {type(exc).__name__}: {exc}",
                     request_id=rid,
                 ) from exc
+            finally:
+                self._release(slot)
 
-        return self.idempotency.run(idempotency_key, run)
+        digest = None
+        if idempotency_key is not None:
+            digest = fingerprint(idempotency_scope, req.model_dump(mode="json"))
+        return self.idempotency.run(idempotency_key, run, fingerprint=digest)
 
     @property
     def jobs(self) -> JobStore:
@@ -232,6 +304,7 @@ class JaguarService:
                     lambda req, rid, cb: self.generate(req, request_id=rid, on_progress=cb),
                     max_jobs=self._max_jobs,
                     ttl_s=self._job_ttl_s,
+                    max_bytes=self._max_job_bytes,
                 )
             return self._jobs
 
@@ -250,7 +323,7 @@ class JaguarService:
     def health(self) -> HealthStatus:
         """Liveness and readiness; never raises."""
         with self._state_lock:
-            ready = self._engine is not None
+            ready = self._slot is not None
             error = self._load_error
         if ready:
             return HealthStatus(status="ok", ready=True, version=__version__)

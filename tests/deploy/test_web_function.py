@@ -107,3 +107,18 @@ def test_the_thread_limit_covers_every_concurrent_input() -> None:
         return float(anyio.to_thread.current_default_thread_limiter().total_tokens)
 
     assert anyio.run(go) == deploy_app.settings.web_max_inputs + 16
+
+
+def test_a_key_reused_with_another_body_is_refused_across_containers(
+    standin: StandInCls,
+) -> None:
+    headers = {**AUTH, "Idempotency-Key": "k-2", "Accept": "application/json"}
+    with LiveServer(deploy_app.web.local()) as one, LiveServer(deploy_app.web.local()) as two:
+        first = httpx.post(f"{one.url}/v1/generate", json=BODY, headers=headers, timeout=60)
+        other = httpx.post(
+            f"{two.url}/v1/generate", json={**BODY, "prompt": "a dog"}, headers=headers
+        )
+    assert first.status_code == 200
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert standin.invocations == [("spawn", "generate")]  # the second body never ran

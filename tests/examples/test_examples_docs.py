@@ -41,5 +41,5 @@ def test_docs_build_strict(tmp_path: Path) -> None:
         "jaguar_sdk.AsyncJaguarClient.generate_many",
     ):
         assert f'id="{anchor}"' in client, f"API reference lacks {anchor}"
-    for page in ("quickstart", "cli", "errors", "deploy", "architecture", "performance"):
+    for page in ("quickstart", "cli", "errors", "deploy", "architecture", "performance", "server"):
         assert (site / page / "index.html").is_file(), page

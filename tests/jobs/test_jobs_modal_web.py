@@ -116,3 +116,17 @@ def test_idempotent_submit_holds_across_web_containers(
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"]
     assert standin.invocations == [("spawn", "generate")]
+
+
+def test_a_job_key_reused_with_another_body_is_refused_across_web_containers(
+    standin: StandInCls,
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "same-2"}
+    body: dict[str, Any] = {"prompt": "x", **SMALL}
+    with LiveServer(deploy_app.web.local()) as one, LiveServer(deploy_app.web.local()) as two:
+        first = httpx.post(f"{one.url}/v1/jobs", json=body, headers=headers)
+        other = httpx.post(f"{two.url}/v1/jobs", json={**body, "prompt": "y"}, headers=headers)
+    assert first.status_code == 202
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert standin.invocations == [("spawn", "generate")]

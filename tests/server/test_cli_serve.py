@@ -87,3 +87,21 @@ def test_cli_module_stays_light() -> None:
     # Heavy imports happen only inside the handler: check the module-level source.
     source = Path(_serve.__file__).read_text().split("def _run", 1)[0]
     assert "import fastapi" not in source and "import uvicorn" not in source
+
+
+def test_hardening_flags_reach_serve(captured: dict[str, Any]) -> None:
+    args = _parse(
+        [
+            "--webhook-allow",
+            "10.0.0.0/8",
+            "--webhook-allow",
+            "127.0.0.1/32",
+            "--header-timeout",
+            "3",
+            "--max-connections",
+            "64",
+        ]
+    )
+    assert args.handler(args) == 0
+    assert captured["webhook_allow"] == ["10.0.0.0/8", "127.0.0.1/32"]
+    assert captured["header_timeout_s"] == 3.0 and captured["max_connections"] == 64

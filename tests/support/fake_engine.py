@@ -25,6 +25,7 @@ from functools import lru_cache
 
 from PIL import Image
 
+from jaguar_sdk._exceptions import NotReadyError
 from jaguar_sdk._images import GeneratedImage
 from jaguar_sdk._request import GenerateRequest
 from jaguar_sdk._results import GenerationResult, ModelInfo, ModelRef, ProgressEvent, Timings
@@ -58,26 +59,43 @@ def encode_solid_image(width: int, height: int, fmt: str, quality: int = 90) -> 
 class FakeEngine:
     """An engine that returns fixed real images, optionally slowly, and counts calls.
 
+    Like the real ``Engine``, a closed engine refuses to generate (``NotReadyError``, checked
+    once the request holds the engine), and ``serial=True`` runs one generation at a time
+    behind a lock, as the real engine serialises GPU work.
+
     Args:
         delay_s: Seconds each ``generate`` sleeps before answering (simulates inference).
         fail: Make every ``generate`` raise ``RuntimeError`` (the service turns it into a
             ``GenerationError``).
         model_id: The id reported in results and :meth:`info`.
+        serial: One generation at a time (the real engine's GPU lock).
 
     Attributes:
         calls: ``generate`` calls so far (thread-safe).
         requests: The requests received, in order.
         closed: Whether :meth:`close` was called.
+        closed_while_busy: Whether :meth:`close` came while a generation was queued or running
+            on this engine (a reload must wait for them).
     """
 
-    def __init__(self, delay_s: float = 0.0, fail: bool = False, *, model_id: str = "fake") -> None:
+    def __init__(
+        self,
+        delay_s: float = 0.0,
+        fail: bool = False,
+        *,
+        model_id: str = "fake",
+        serial: bool = False,
+    ) -> None:
         self.delay_s = delay_s
         self.fail = fail
         self.model_id = model_id
         self.calls = 0
         self.requests: list[GenerateRequest] = []
         self.closed = False
+        self.closed_while_busy = False
+        self._in_flight = 0
         self._lock = threading.Lock()
+        self._gpu = threading.Lock() if serial else None
 
     def generate(
         self,
@@ -91,6 +109,25 @@ class FakeEngine:
         with self._lock:
             self.calls += 1
             self.requests.append(request)
+            self._in_flight += 1
+        try:
+            if self._gpu is None:
+                return self._generate(request, request_id, on_progress, started)
+            with self._gpu:
+                return self._generate(request, request_id, on_progress, started)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _generate(
+        self,
+        request: GenerateRequest,
+        request_id: str,
+        on_progress: ProgressCallback | None,
+        started: float,
+    ) -> GenerationResult:
+        if self.closed:  # the real engine: "The engine was closed; load the model again."
+            raise NotReadyError("The engine was closed; load the model again.")
         if on_progress is not None:
             on_progress(
                 ProgressEvent(
@@ -144,5 +181,7 @@ class FakeEngine:
         )
 
     def close(self) -> None:
-        """Mark the engine closed (nothing to release)."""
-        self.closed = True
+        """Mark the engine closed (nothing to release); later generations are refused."""
+        with self._lock:
+            self.closed_while_busy = self.closed_while_busy or self._in_flight > 0
+            self.closed = True

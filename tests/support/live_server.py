@@ -109,25 +109,30 @@ def serve_engine(
     *,
     started: bool = True,
     service_options: dict[str, Any] | None = None,
+    uvicorn: dict[str, Any] | None = None,
     **app_options: Any,
 ) -> LiveServer:
-    """A started :class:`LiveServer` running ``create_app`` around a service for ``engine``.
+    """A started :class:`LiveServer` running ``create_app`` around a service for ``engine``,
+    under the uvicorn settings of ``jaguar serve`` (its hardened protocol and limits).
 
     Args:
         engine: The engine the service serves (a ``FakeEngine``, the tiny engine...).
         started: Load the service now (``False`` leaves it "loading").
         service_options: Extra ``JaguarService`` arguments (e.g. ``max_jobs``).
+        uvicorn: ``uvicorn.Config`` settings; default ``uvicorn_options()``, as ``jaguar serve``.
         **app_options: ``create_app`` arguments (``api_key``, ``admin_key``...).
 
     Returns:
         The running server, with the service as ``server.service``; stop it when done.
     """
     from jaguar_sdk.server import create_app
+    from jaguar_sdk.server._serve import uvicorn_options
     from jaguar_sdk.server._service import JaguarService
 
     service = JaguarService(lambda: engine, **(service_options or {}))
     if started:
         service.start()
-    server = LiveServer(create_app(service, **app_options)).start()
+    settings = {**uvicorn_options(), "timeout_graceful_shutdown": 5, **(uvicorn or {})}
+    server = LiveServer(create_app(service, **app_options), **settings).start()
     server.service = service  # type: ignore[attr-defined]
     return server
