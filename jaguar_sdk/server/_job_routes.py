@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from .._exceptions import InvalidRequestError
 from .._request import GenerateRequest, validate_request
 from .._results import GenerationResult, JobStatus
-from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
+from ._form import read_request_body
 from ._job_store import JobStore
 from ._routes import (
     idempotency_key_of,
@@ -193,11 +193,11 @@ def build_jobs_router() -> APIRouter:
         },
     )
     async def submit(request: Request) -> Response:
-        body = await read_json_object(request, max_bytes=max_body_of(request))
+        body = await read_request_body(request, base_bytes=max_body_of(request))
         webhook_url = check_webhook_url(
             body.pop("webhook_url", None), secret=request.app.state.jaguar_webhook_secret
         )
-        req = validate_request(body)
+        req = await run_in_threadpool(validate_request, body, remote=True)
         status = await run_in_threadpool(
             job_backend_of(request).submit,
             req,

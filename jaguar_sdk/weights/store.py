@@ -49,7 +49,7 @@ from typing import Literal
 from ._locking import LockFile
 from ._progress import ByteBar
 from .fetchers import ALLOW_PATTERNS, Fetcher, is_commit
-from .layout import safe_name
+from .layout import MODELS_SECTION, safe_name
 from .manifest import (
     ByteProgress,
     Manifest,
@@ -119,6 +119,9 @@ class WeightStore:
         lock_stale_after_s: A lock untouched for this long is abandoned.
         poll_s: How often to look again while waiting.
         staging_max_age_s: Staging folders untouched for this long are leftovers of a crash.
+        section: The top folder of the published copies: ``"models"`` (default) or
+            ``"loras"`` for LoRA adapters (:mod:`jaguar_sdk.weights.layout`); the staging,
+            trash and lock folders are shared.
 
     Example:
         >>> store = WeightStore(Path("/weights"), commit=volume.commit, reload=volume.reload)
@@ -138,8 +141,10 @@ class WeightStore:
         lock_stale_after_s: float = 600.0,
         poll_s: float = 2.0,
         staging_max_age_s: float = 6 * 3600.0,
+        section: str = MODELS_SECTION,
     ) -> None:
         self.root = Path(root)
+        self.section = safe_name(section, "section")
         self._commit = commit
         self._reload = reload
         self.lock_wait_s = lock_wait_s
@@ -150,7 +155,7 @@ class WeightStore:
     # --- layout ----------------------------------------------------------------------------
     @property
     def models_dir(self) -> Path:
-        return self.root / "models"
+        return self.root / self.section
 
     @property
     def staging_dir(self) -> Path:
@@ -164,9 +169,23 @@ class WeightStore:
     def locks_dir(self) -> Path:
         return self.root / ".locks"
 
-    def revision_dir(self, repo_id: str, revision: str) -> Path:
-        """Where the published copy of ``repo_id`` at commit ``revision`` lives."""
-        return self.models_dir / safe_name(repo_id, "repo id") / safe_name(revision, "revision")
+    def revision_dir(self, repo_id: str, revision: str, variant: str | None = None) -> Path:
+        """Where the published copy of ``repo_id`` at commit ``revision`` lives.
+
+        A ``variant`` (a subset of the repo's files, e.g. one adapter file) is published in its
+        own folder, ``<revision>--<variant>``, so two subsets never pass for each other.
+        """
+        name = safe_name(revision, "revision")
+        if variant is not None:
+            name += f"--{safe_name(variant, 'variant')}"
+        return self.models_dir / safe_name(repo_id, "repo id") / name
+
+    def _key(self, repo_id: str, commit: str, variant: str | None) -> str:
+        """Names this copy's lock and staging folders (unchanged for whole models)."""
+        key = f"{safe_name(repo_id, 'repo id')}--{commit[:40]}"
+        if self.section != MODELS_SECTION:
+            key = f"{self.section}--{key}"
+        return key if variant is None else f"{key}--{safe_name(variant, 'variant')}"
 
     def _ref_path(self, repo_id: str, revision: str) -> Path:
         return (
@@ -200,6 +219,24 @@ class WeightStore:
         """Called between the steps of a download (``downloaded``, ``manifest``, ``published``,
         ``committed``). Does nothing; tests override it to crash at each step."""
 
+    def section_store(self, section: str) -> WeightStore:
+        """A store over the same root, Volume hooks and timings, publishing under ``section``
+        (``"adapters"`` for LoRA adapters: :class:`~jaguar_sdk.weights.AdapterStore`)."""
+        return WeightStore(
+            self.root,
+            commit=self._commit,
+            reload=self._reload,
+            lock_wait_s=self.lock_wait_s,
+            lock_stale_after_s=self.lock_stale_after_s,
+            poll_s=self.poll_s,
+            staging_max_age_s=self.staging_max_age_s,
+            section=section,
+        )
+
+    def refresh(self) -> None:
+        """See other containers' commits (``Volume.reload``); a failure is logged, not raised."""
+        self._safe_reload()
+
     def _safe_reload(self) -> None:
         try:
             self._reload()
@@ -207,12 +244,13 @@ class WeightStore:
             logger.warning("volume reload failed (%s); using this container's view", exc)
 
     # --- queries ---------------------------------------------------------------------------
-    def find(self, repo_id: str, revision: str) -> Path | None:
+    def find(self, repo_id: str, revision: str, *, variant: str | None = None) -> Path | None:
         """A complete published copy, without network or hashing.
 
         Args:
             repo_id: The Hub repo id.
             revision: A commit, or a branch/tag downloaded before (resolved through its ref).
+            variant: The subset of files, as given to :meth:`ensure`.
 
         Returns:
             The folder, when its manifest is valid for this repo and commit and every listed
@@ -221,7 +259,7 @@ class WeightStore:
         commit = self._known_commit(repo_id, revision)
         if commit is None:
             return None
-        path = self.revision_dir(repo_id, commit)
+        path = self.revision_dir(repo_id, commit, variant)
         return path if self._usable(path, repo_id, commit, full=False).ok else None
 
     def verify(
@@ -270,6 +308,8 @@ class WeightStore:
         fetch: Fetcher,
         force: bool = False,
         progress: bool = True,
+        allow_patterns: tuple[str, ...] = ALLOW_PATTERNS,
+        variant: str | None = None,
     ) -> EnsureResult:
         """Return a complete copy of ``repo_id`` at ``revision``, downloading it if needed.
 
@@ -282,6 +322,9 @@ class WeightStore:
                 when that verification fails (the reload path). The old folder is moved to
                 ``.trash/``, never deleted, since a serving container may still read it.
             progress: Show tqdm bars while hashing.
+            allow_patterns: The files to download (default: what a FluxPipeline needs).
+            variant: Names this subset of the repo's files when ``allow_patterns`` is not the
+                default (its own folder, lock and staging; see :meth:`revision_dir`).
 
         Returns:
             The folder, whether it came from the volume or was downloaded now, and its manifest.
@@ -295,13 +338,15 @@ class WeightStore:
         commit = self._known_commit(repo_id, revision)
         if commit is None:
             commit = fetch.resolve(repo_id, revision)
-        found = self._check_existing(repo_id, revision, commit, force=force, progress=progress)
+        found = self._check_existing(
+            repo_id, revision, commit, force=force, progress=progress, variant=variant
+        )
         if found is not None:
             return found
 
+        safe_name(commit, "revision")
         lock = LockFile(
-            self.locks_dir
-            / f"{safe_name(repo_id, 'repo id')}--{safe_name(commit, 'revision')}.lock",
+            self.locks_dir / f"{self._key(repo_id, commit, variant)}.lock",
             stale_after_s=self.lock_stale_after_s,
         )
         try:
@@ -309,22 +354,36 @@ class WeightStore:
                 # Someone else may have published while we waited.
                 self._safe_reload()
                 found = self._check_existing(
-                    repo_id, revision, commit, force=force, progress=progress
+                    repo_id, revision, commit, force=force, progress=progress, variant=variant
                 )
                 if found is not None:
                     return found
             else:
-                self._clean_orphans(repo_id, commit)
+                self._clean_orphans(self._key(repo_id, commit, variant))
             return self._download_and_publish(
-                repo_id, revision, commit, fetch, progress, replace=force
+                repo_id,
+                revision,
+                commit,
+                fetch,
+                progress,
+                replace=force,
+                allow_patterns=allow_patterns,
+                variant=variant,
             )
         finally:
             lock.release()
 
     def _check_existing(
-        self, repo_id: str, revision: str, commit: str, *, force: bool, progress: bool
+        self,
+        repo_id: str,
+        revision: str,
+        commit: str,
+        *,
+        force: bool,
+        progress: bool,
+        variant: str | None = None,
     ) -> EnsureResult | None:
-        path = self.revision_dir(repo_id, commit)
+        path = self.revision_dir(repo_id, commit, variant)
         if not path.is_dir():
             return None
         report = self._usable(path, repo_id, commit, full=False)
@@ -376,7 +435,7 @@ class WeightStore:
         """
         self._safe_commit()
 
-    def _clean_orphans(self, repo_id: str, commit: str) -> list[Path]:
+    def _clean_orphans(self, key: str) -> list[Path]:
         """Remove staging folders of this repo and commit left by a download that died.
 
         Called with the lock for ``repo_id@commit`` held: downloads of that commit only run under
@@ -384,7 +443,7 @@ class WeightStore:
         broken as stale, i.e. a download that was killed. It is removed now rather than after
         ``staging_max_age_s``, so a killed 34 GB download does not sit on the Volume for hours.
         """
-        prefix = f"{safe_name(repo_id, 'repo id')}--{commit[:40]}--"
+        prefix = f"{key}--"
         removed: list[Path] = []
         if not self.staging_dir.is_dir():
             return removed
@@ -406,13 +465,15 @@ class WeightStore:
         progress: bool,
         *,
         replace: bool,
+        allow_patterns: tuple[str, ...] = ALLOW_PATTERNS,
+        variant: str | None = None,
     ) -> EnsureResult:
         stamp = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
-        staging = self.staging_dir / f"{safe_name(repo_id, 'repo id')}--{commit[:40]}--{stamp}"
+        staging = self.staging_dir / f"{self._key(repo_id, commit, variant)}--{stamp}"
         staging.mkdir(parents=True)
         logger.info("downloading %s@%s into %s", repo_id, commit, staging)
         try:
-            resolved = fetch.fetch(repo_id, commit, staging, ALLOW_PATTERNS)
+            resolved = fetch.fetch(repo_id, commit, staging, allow_patterns)
             self._stage("downloaded")
             bar = ByteBar(_tree_bytes(staging), "hash", progress)
             try:
@@ -420,14 +481,16 @@ class WeightStore:
             finally:
                 bar.close()
             if not manifest.files:
-                raise RuntimeError(f"{repo_id}@{resolved} has no files matching {ALLOW_PATTERNS}")
+                raise FileNotFoundError(
+                    f"{repo_id}@{resolved} has no files matching {list(allow_patterns)}"
+                )
             write_manifest(staging, manifest)  # last file written: marks the copy complete
             self._stage("manifest")
         except BaseException:
             # Best effort only: after a hard crash the leftover is cleaned by a later ensure().
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        final = self._publish(staging, repo_id, resolved, replace=replace)
+        final = self._publish(staging, repo_id, resolved, replace=replace, variant=variant)
         self._stage("published")
         self._write_ref(repo_id, revision, resolved)
         self._safe_commit()
@@ -436,14 +499,14 @@ class WeightStore:
         return EnsureResult(final[0], source, repo_id, resolved, read_manifest(final[0]), True)
 
     def _publish(
-        self, staging: Path, repo_id: str, commit: str, *, replace: bool
+        self, staging: Path, repo_id: str, commit: str, *, replace: bool, variant: str | None
     ) -> tuple[Path, bool]:
         """Rename ``staging`` to the revision folder. Returns (folder, whether ours is there).
 
         With ``replace`` (a forced reload found the existing copy corrupt) an existing folder is
         moved aside first; otherwise an existing folder is verified (sha256) and kept when good.
         """
-        final = self.revision_dir(repo_id, commit)
+        final = self.revision_dir(repo_id, commit, variant)
         final.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
             try:
