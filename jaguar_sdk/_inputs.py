@@ -366,36 +366,44 @@ def _has_url(item: Any) -> bool:
     return isinstance(item, Mapping) and any(is_url(item.get(name)) for name in IMAGE_FIELDS)
 
 
+def _as_items(items: Any) -> list[Any] | None:
+    """The items of ``generate_many`` as a list, or ``None`` for what is not a list of items (a
+    single string, say: the caller's own check names the mistake)."""
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        return None
+    return list(items)
+
+
 def resolve_many_urls(items: Any) -> Any:
     """The items of ``generate_many`` with the image URLs of dict items fetched.
 
     A URL that cannot be fetched makes that item its :class:`InvalidRequestError`, in place
-    (one bad item never loses the others). Anything that is not a list of items (a single
-    string, say) is returned as is, for the caller's own check.
+    (one bad item never loses the others). Anything that is not a list of items is returned as
+    is.
     """
     from ._exceptions import InvalidRequestError
 
-    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+    listed = _as_items(items)
+    if listed is None:
         return items
-    out: list[Any] = []
-    for item in items:
+    for index, item in enumerate(listed):
         try:
-            out.append(resolve_image_urls(item) if _has_url(item) else item)
+            listed[index] = resolve_image_urls(item) if _has_url(item) else item
         except InvalidRequestError as exc:
-            out.append(exc)
-    return out
+            listed[index] = exc
+    return listed
 
 
 async def aresolve_many_urls(items: Any) -> Any:
     """:func:`resolve_many_urls` for asyncio."""
     from ._exceptions import InvalidRequestError
 
-    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+    listed = _as_items(items)
+    if listed is None:
         return items
-    out: list[Any] = []
-    for item in items:
+    for index, item in enumerate(listed):
         try:
-            out.append(await aresolve_image_urls(item) if _has_url(item) else item)
+            listed[index] = await aresolve_image_urls(item) if _has_url(item) else item
         except InvalidRequestError as exc:
-            out.append(exc)
-    return out
+            listed[index] = exc
+    return listed

@@ -219,6 +219,14 @@ class LoraAdapter(BaseModel):
         return where + (f"@{self.revision}" if self.revision else "")
 
 
+class _Elided:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 #: What the client accepts for one adapter: the model, a dict of its fields, or its string form.
 LoraInput = LoraAdapter | Mapping[str, Any] | str
 
@@ -376,6 +384,14 @@ class GenerateRequest(BaseModel):
             value = value.strip().lower()
             return "jpeg" if value == "jpg" else value
         return value
+
+    def __repr_args__(self) -> Any:
+        # An input image is shown by its size, not its bytes (a repr may reach a log).
+        for name, value in super().__repr_args__():
+            if name in ("image", "mask") and isinstance(value, bytes):
+                yield name, _Elided(f"<{len(value)} bytes>")
+            else:
+                yield name, value
 
     def wire_fields(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
         """The fields to send: the prompt and those the caller set (never the defaults).

@@ -427,6 +427,8 @@ def add_request_flags(parser: argparse.ArgumentParser) -> None:
 
     Type, help and allowed range come from :class:`~jaguar_sdk.GenerateRequest`, so a field
     added there is a flag here; every flag defaults to "not given" (the server's default).
+    ``image``, ``mask`` and ``loras`` parse their values themselves (:data:`_CUSTOM_FLAGS`: a
+    file or URL to read, a repeatable ``--lora SOURCE[:SCALE]``).
     """
     from .._request import GenerateRequest, allowed_range
 

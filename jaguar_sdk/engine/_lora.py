@@ -60,7 +60,8 @@ DEFAULT_HOTSWAP_RANK = 64
 _COMPONENTS = ("transformer", "text_encoder")
 _SLOT = "jaguar_slot_{}"
 #: What diffusers logs on every adapter load that says nothing here: an adapter without
-#: text-encoder weights (``loaders/peft.py`` ``load_lora_adapter``), and missing keys that
+#: text-encoder weights (``loaders/peft.py`` ``load_lora_adapter`` and ``loaders/lora_base.py``
+#: ``_load_lora_into_text_encoder``), and missing keys that
 #: ``utils/peft_utils.py`` ``_maybe_warn_for_unhandled_keys`` reports for the
 #: ``low_cpu_mem_usage`` load (the weights are loaded: ``tests/engine`` compares them).
 _LOAD_NOISE = {
@@ -415,7 +416,9 @@ class LoraManager:
             for layer, base in slots.base_scaling[index].items():
                 layer.scaling[name].fill_(base * scales[index])
         for layer in layers:
-            layer.set_adapter(active)  # the slots in use, always a prefix: slots + 1 variants
+            # the slots in use, always a prefix: slots + 1 variants; inference_mode keeps
+            # requires_grad False (peft tuners_utils.py BaseTunerLayer.set_adapter), one guard less
+            layer.set_adapter(active, inference_mode=True)
         transformer.enable_lora()
 
     def _swap_in(

@@ -24,10 +24,12 @@ import base64
 import io
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -166,6 +168,16 @@ def _parse_n(value: Any) -> int:
     return value
 
 
+def _refuse_unknown(body: dict[str, Any], supported: set[str], ignored: set[str]) -> None:
+    unknown = sorted(set(body) - supported - ignored)
+    if unknown:
+        raise _invalid(
+            f"Unrecognized request argument supplied: {unknown[0][:40]}. Supported: "
+            f"{', '.join(sorted(supported))}.",
+            unknown[0][:40],
+        )
+
+
 def to_generate_request(body: dict[str, Any]) -> dict[str, Any]:
     """Translate an OpenAI image request into :class:`GenerateRequest` fields.
 
@@ -179,13 +191,7 @@ def to_generate_request(body: dict[str, Any]) -> dict[str, Any]:
         InvalidRequestError: For an unknown argument, a bad ``size`` or ``n``, or a
             ``response_format`` other than ``b64_json``; ``field`` is the OpenAI parameter.
     """
-    unknown = sorted(set(body) - _SUPPORTED - _IGNORED)
-    if unknown:
-        raise _invalid(
-            f"Unrecognized request argument supplied: {unknown[0][:40]}. Supported: "
-            f"{', '.join(sorted(_SUPPORTED))}.",
-            unknown[0][:40],
-        )
+    _refuse_unknown(body, _SUPPORTED, _IGNORED)
     response_format = body.get("response_format") or "b64_json"
     if response_format != "b64_json":
         raise _invalid(
@@ -264,13 +270,7 @@ def to_edit_request(items: FormItems) -> dict[str, Any]:
             which = "one image (image to image)" if name == "image" else "one value"
             raise _invalid(f"{name}: this server takes {which}; got several.", name)
         body[name] = value
-    unknown = sorted(set(body) - _EDIT_SUPPORTED - _EDIT_IGNORED)
-    if unknown:
-        raise _invalid(
-            f"Unrecognized request argument supplied: {unknown[0][:40]}. Supported: "
-            f"{', '.join(sorted(_EDIT_SUPPORTED))}.",
-            unknown[0][:40],
-        )
+    _refuse_unknown(body, _EDIT_SUPPORTED, _EDIT_IGNORED)
     if "image" not in body:
         raise _invalid("image: required (the image to edit, as a file).", "image")
     for name, kind in (("n", int), ("seed", int), ("output_compression", int), ("strength", float)):
@@ -300,66 +300,71 @@ def _openai_response(result: GenerationResult) -> JSONResponse:
     )
 
 
+def _route(
+    router: APIRouter,
+    path: str,
+    summary: str,
+    media: str,
+    body: type[BaseModel],
+    errors: tuple[tuple[int, str], ...],
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The decorator of an OpenAI-compatible route: token auth, OpenAI's error shape."""
+    return router.post(
+        path,
+        summary=summary,
+        tags=["openai"],
+        dependencies=[Depends(require_api_token)],
+        response_model=OpenAIImageResponse,
+        responses={
+            status: {"model": OpenAIErrorBody, "description": text}
+            for status, text in (
+                *errors,
+                (401, "Missing or wrong bearer token"),
+                (503, "The model is loading"),
+            )
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {media: {"schema": body.model_json_schema()}},
+            }
+        },
+    )
+
+
 def build_openai_router() -> APIRouter:
-    """The OpenAI-compatible route, to mount at ``/v1``.
+    """The OpenAI-compatible routes, to mount at ``/v1``.
 
     Returns:
         The router.
     """
     router = APIRouter()
 
-    @router.post(
+    @_route(
+        router,
         "/images/generations",
-        summary="OpenAI-compatible image generation (b64_json only)",
-        tags=["openai"],
-        dependencies=[Depends(require_api_token)],
-        response_model=OpenAIImageResponse,
-        responses={
-            status: {"model": OpenAIErrorBody, "description": text}
-            for status, text in (
-                (400, "Malformed JSON"),
-                (401, "Missing or wrong bearer token"),
-                (422, "A parameter is out of range or unsupported"),
-                (503, "The model is loading"),
-            )
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": OpenAIImageRequest.model_json_schema()}},
-            }
-        },
+        "OpenAI-compatible image generation (b64_json only)",
+        "application/json",
+        OpenAIImageRequest,
+        ((400, "Malformed JSON"), (422, "A parameter is out of range or unsupported")),
     )
     async def images_generations(request: Request) -> JSONResponse:
         body = await read_json_object(request, max_bytes=max_body_of(request))
         req = validate_request(to_generate_request(body))
         return _openai_response(await _generate(request, req))
 
-    @router.post(
+    @_route(
+        router,
         "/images/edits",
-        summary="OpenAI-compatible image edits: image to image, inpainting (multipart)",
-        tags=["openai"],
-        dependencies=[Depends(require_api_token)],
-        response_model=OpenAIImageResponse,
-        responses={
-            status: {"model": OpenAIErrorBody, "description": text}
-            for status, text in (
-                (400, "Malformed multipart body"),
-                (401, "Missing or wrong bearer token"),
-                (413, "Body larger than the route's limit"),
-                (415, "Body not multipart/form-data"),
-                (422, "A parameter is out of range, or an image is invalid"),
-                (503, "The model is loading"),
-            )
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {"schema": OpenAIImageEditRequest.model_json_schema()}
-                },
-            }
-        },
+        "OpenAI-compatible image edits: image to image, inpainting (multipart)",
+        "multipart/form-data",
+        OpenAIImageEditRequest,
+        (
+            (400, "Malformed multipart body"),
+            (413, "Body larger than the route's limit"),
+            (415, "Body not multipart/form-data"),
+            (422, "A parameter is out of range, or an image is invalid"),
+        ),
     )
     async def images_edits(request: Request) -> JSONResponse:
         if not is_multipart(request):

@@ -133,6 +133,8 @@ def web(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             return httpx.Response(302, headers={"location": "https://cdn.example.com/cat.jpg"})
         if path == "/inside":
             return httpx.Response(302, headers={"location": "https://intranet.example.com/x"})
+        if path == "/loop":
+            return httpx.Response(302, headers={"location": "/loop"})
         if path == "/huge":
             return httpx.Response(200, content=b"x" * (MAX_INPUT_IMAGE_BYTES + 1))
         return httpx.Response(404)
@@ -167,6 +169,7 @@ def test_the_client_fetches_public_https_urls_and_follows_checked_redirects(web:
         ("https://nowhere.example.com/cat.jpg", "cannot resolve"),
         (f"https://{PUBLIC_HOST}/inside", "private or local address"),
         (f"https://{PUBLIC_HOST}/huge", "above the limit"),
+        (f"https://{PUBLIC_HOST}/loop", "more than 3 redirects"),
         (f"https://{PUBLIC_HOST}/missing.jpg", "HTTP 404"),
     ],
 )
@@ -228,3 +231,5 @@ def test_only_what_the_caller_set_travels() -> None:
     assert set(wire) == {"prompt", "image", "loras"}
     assert wire["loras"] == [{"repo": "a/b", "scale": 0.5}]
     assert GenerateRequest(prompt="a cat").wire_fields() == {"prompt": "a cat"}
+    big = GenerateRequest(prompt="a cat", image=encoded((2048, 2048)))
+    assert f"image=<{len(big.image or b'')} bytes>" in repr(big) and len(repr(big)) < 500

@@ -246,3 +246,27 @@ def test_hotswap_refuses_what_a_slot_cannot_hold(
         image(engine, [OTHER])  # rank 8 > the slots' 4
     assert image(engine, [STYLE]) != image(engine)  # rank 4 fits
     engine.close()
+
+
+def test_a_failed_download_is_a_retryable_502_and_nothing_is_published(
+    tiny_model_dir: Path, weights_root: Path, lora_hub: Path
+) -> None:
+    from jaguar_sdk import ServerError
+    from jaguar_sdk._core import is_retryable
+
+    class Offline(LocalFolderFetcher):
+        def fetch(self, *args: Any, **kwargs: Any) -> str:
+            raise ConnectionError("the network is down")
+
+    engine = Engine.load(
+        tiny_model_dir,
+        device="cpu",
+        adapters=AdapterStore(WeightStore(weights_root), fetcher=Offline(lora_hub)),
+    )
+    with pytest.raises(ServerError) as info:
+        image(engine, [LORA_REPO])
+    assert info.value.status_code == 502 and info.value.code == "adapter_download_failed"
+    assert is_retryable(info.value)
+    assert not list((weights_root / "adapters").rglob("*.safetensors"))  # nothing published
+    assert image(engine, [STYLE]) != image(engine)  # the engine serves on
+    engine.close()

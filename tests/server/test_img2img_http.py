@@ -86,6 +86,16 @@ def test_json_and_multipart_give_the_in_process_bytes(live: LiveServer, lora_eng
     assert (over_json.images[0].width, over_json.images[0].height) == (80, 64)
 
 
+def test_no_adapter_leaks_into_the_next_request_over_http(live: LiveServer) -> None:
+    body = {"prompt": "a cat", "seed": 21, "width": 64, "height": 64}
+    first = result_of(httpx.post(f"{live.url}/v1/generate", json=body, headers=JSON))
+    styled = result_of(
+        httpx.post(f"{live.url}/v1/generate", json={**body, "loras": [LORA_REPO]}, headers=JSON)
+    )
+    last = result_of(httpx.post(f"{live.url}/v1/generate", json=body, headers=JSON))
+    assert first.images[0].data == last.images[0].data != styled.images[0].data
+
+
 def test_one_image_comes_back_raw_when_asked(live: LiveServer) -> None:
     answer = httpx.post(
         f"{live.url}/v1/generate",
