@@ -3,6 +3,6 @@
 Run them all with ``python -m benchmarks`` (see ``benchmarks/README.md``).
 """
 
-BENCHMARKS = ("client_overhead", "load", "encoding", "concurrency", "gpu")
+BENCHMARKS = ("client_overhead", "load", "encoding", "concurrency", "gpu", "lora")
 
 __all__ = ["BENCHMARKS"]

@@ -77,10 +77,12 @@ ENGINE_PACKAGES: tuple[str, ...] = (
     "accelerate==1.15.0",
     "safetensors==0.8.0",
     "numpy==2.4.6",
+    "peft==0.21.2",  # LoRA adapters
 )
 SERVER_PACKAGES: tuple[str, ...] = (
     "fastapi==0.165.0",
     "uvicorn==0.54.0",
+    "python-multipart==0.0.34",  # multipart/form-data bodies (input images as files)
     "anyio==4.16.0",
     "httpx==0.28.1",
     "pydantic==2.14.3",

@@ -55,7 +55,7 @@ class ModelContainer:
         in_container: Whether this runs in a Modal container (``not modal.is_local()``).
         job_records: The app's state ``modal.Dict`` (job outcome records), or ``None``.
         current_call_id: ``modal.current_function_call_id``.
-        fetcher: Makes the update checker's Hub client.
+        fetcher: Makes the Hub client (the update check, LoRA adapter downloads).
     """
 
     def __init__(
@@ -158,8 +158,16 @@ class ModelContainer:
         # On Modal name the dtype: no "is there a GPU?" question before the snapshot. Read every
         # weight into RAM unless snapshots are off (a mapping of a Volume file is not the bytes).
         dtype = "bfloat16" if self._in_container() else "float32"
+        # LoRA adapters: downloaded once into the same Volume (adapters/), verified, cached.
+        from jaguar_sdk.weights import AdapterStore
+
+        adapters = AdapterStore(self._open_store(), fetcher=self._fetcher())
         return Engine.load_to_cpu(
-            got.path, dtype=dtype, model_ref=ref, mmap=self.settings.snapshot == "off"
+            got.path,
+            dtype=dtype,
+            model_ref=ref,
+            mmap=self.settings.snapshot == "off",
+            adapters=adapters,
         )
 
     # --- 2. after the restore -----------------------------------------------------------------

@@ -50,6 +50,7 @@ from ._request import (
     GenerateOptions,
     GenerateParams,
     GenerateRequest,
+    LoraAdapter,
     SubmitOptions,
     validate_request,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "JobPendingError",
     "JobStatus",
     "LocalTransport",
+    "LoraAdapter",
     "ModalTransport",
     "ModelInfo",
     "ModelRef",

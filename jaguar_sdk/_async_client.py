@@ -21,6 +21,7 @@ from ._async_job import AsyncJob
 from ._async_pool import map_bounded
 from ._core import ClientCore, ManyItem, Plan, ProgressBar
 from ._exceptions import JaguarError, JaguarTimeoutError, NotFoundError
+from ._inputs import aresolve_image_urls, aresolve_many_urls
 from ._request import GenerateRequest
 from ._results import GenerationResult, HealthStatus, ModelInfo
 from ._transports._base import AsyncTransport, Reply
@@ -200,20 +201,27 @@ class AsyncJaguarClient:
         sent (the server's defaults apply to the rest). One idempotency key is used for every
         retry of this call, so the server generates at most once.
 
+        Image to image: pass ``image`` (bytes, a path, a PIL image, or an ``https`` URL, which
+        this client fetches: a server never does) and ``strength``; inpainting: also ``mask``
+        (white repaints). ``loras`` applies LoRA adapters to this call only, e.g.
+        ``loras=["owner/style-lora:0.8"]``.
+
         Args:
             prompt: What to draw, or a complete :class:`GenerateRequest` (keyword fields then
                 override its fields).
             **options: Request fields (``width``, ``height``, ``steps``, ``guidance_scale``,
                 ``seed``, ``num_images``, ``output_format``, ``quality``,
-                ``max_sequence_length``: see :class:`GenerateRequest` for each range) and call
-                options (``timeout``, ``deadline``, ``max_retries``, ``request_id``,
-                ``idempotency_key``: see :class:`~jaguar_sdk.GenerateOptions`).
+                ``max_sequence_length``, ``image``, ``mask``, ``strength``, ``loras``: see
+                :class:`GenerateRequest` for each range) and call options (``timeout``,
+                ``deadline``, ``max_retries``, ``request_id``, ``idempotency_key``: see
+                :class:`~jaguar_sdk.GenerateOptions`).
 
         Returns:
             The images with seed, timings, model and request id.
 
         Raises:
-            InvalidRequestError: A field is out of range (``.field`` names it).
+            InvalidRequestError: A field is out of range, an input image is invalid or its URL
+                refused, or an adapter does not fit the model (``.field`` names it).
             AuthenticationError: The server refused the token.
             JaguarTimeoutError: An attempt timed out after the retries, or the deadline passed.
             JaguarConnectionError: The server could not be reached after the retries.
@@ -223,9 +231,12 @@ class AsyncJaguarClient:
         Example:
             >>> result = await client.generate("a jaguar", seed=7, width=768)  # doctest: +SKIP
             >>> result.save("jaguar.jpg")  # doctest: +SKIP
+            >>> await client.generate("a jaguar, oil painting", image="photo.jpg", strength=0.6)
+            ... # doctest: +SKIP
         """
+        fields = await aresolve_image_urls(options)
         result: GenerationResult = await self._run(
-            self._core.plan_generate("generate", prompt, options)
+            self._core.plan_generate("generate", prompt, fields)
         )
         return result
 
@@ -259,7 +270,8 @@ class AsyncJaguarClient:
             >>> (await job.wait(300)).state  # doctest: +SKIP
             'succeeded'
         """
-        status = await self._run(self._core.plan_generate("submit", prompt, options))
+        fields = await aresolve_image_urls(options)
+        status = await self._run(self._core.plan_generate("submit", prompt, fields))
         return AsyncJob(self, status)
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> AsyncJob:
@@ -331,7 +343,9 @@ class AsyncJaguarClient:
             raise ValueError("concurrency must be at least 1")
         jobs = [self._core.many_uses_jobs(use_jobs)]
         wait_s = self._core.many_wait_s(call_options)
-        items = self._core.normalise_items(prompts_or_requests, fields)
+        fields = await aresolve_image_urls(fields)
+        prepared = await aresolve_many_urls(prompts_or_requests)
+        items = self._core.normalise_items(prepared, fields)
         bar = ProgressBar(len(items), progress)
 
         async def on_job(item: GenerateRequest) -> GenerationResult:

@@ -18,6 +18,7 @@ from tenacity import Retrying
 from . import _constants as C
 from ._core import ClientCore, ManyItem, Plan, ProgressBar
 from ._exceptions import JaguarError, JaguarTimeoutError, NotFoundError
+from ._inputs import resolve_image_urls, resolve_many_urls
 from ._job import Job
 from ._pool import map_bounded
 from ._request import GenerateRequest
@@ -199,20 +200,27 @@ class JaguarClient:
         sent (the server's defaults apply to the rest). One idempotency key is used for every
         retry of this call, so the server generates at most once.
 
+        Image to image: pass ``image`` (bytes, a path, a PIL image, or an ``https`` URL, which
+        this client fetches: a server never does) and ``strength``; inpainting: also ``mask``
+        (white repaints). ``loras`` applies LoRA adapters to this call only, e.g.
+        ``loras=["owner/style-lora:0.8"]``.
+
         Args:
             prompt: What to draw, or a complete :class:`GenerateRequest` (keyword fields then
                 override its fields).
             **options: Request fields (``width``, ``height``, ``steps``, ``guidance_scale``,
                 ``seed``, ``num_images``, ``output_format``, ``quality``,
-                ``max_sequence_length``: see :class:`GenerateRequest` for each range) and call
-                options (``timeout``, ``deadline``, ``max_retries``, ``request_id``,
-                ``idempotency_key``: see :class:`~jaguar_sdk.GenerateOptions`).
+                ``max_sequence_length``, ``image``, ``mask``, ``strength``, ``loras``: see
+                :class:`GenerateRequest` for each range) and call options (``timeout``,
+                ``deadline``, ``max_retries``, ``request_id``, ``idempotency_key``: see
+                :class:`~jaguar_sdk.GenerateOptions`).
 
         Returns:
             The images with seed, timings, model and request id.
 
         Raises:
-            InvalidRequestError: A field is out of range (``.field`` names it).
+            InvalidRequestError: A field is out of range, an input image is invalid or its URL
+                refused, or an adapter does not fit the model (``.field`` names it).
             AuthenticationError: The server refused the token.
             JaguarTimeoutError: An attempt timed out after the retries, or the deadline passed.
             JaguarConnectionError: The server could not be reached after the retries.
@@ -222,8 +230,11 @@ class JaguarClient:
         Example:
             >>> result = client.generate("a jaguar", seed=7, width=768)  # doctest: +SKIP
             >>> result.save("jaguar.jpg")  # doctest: +SKIP
+            >>> client.generate("a jaguar, oil painting", image="photo.jpg", strength=0.6)
+            ... # doctest: +SKIP
         """
-        result: GenerationResult = self._run(self._core.plan_generate("generate", prompt, options))
+        fields = resolve_image_urls(options)
+        result: GenerationResult = self._run(self._core.plan_generate("generate", prompt, fields))
         return result
 
     def submit(self, prompt: str | GenerateRequest, **options: Unpack[SubmitOptions]) -> Job:
@@ -254,7 +265,8 @@ class JaguarClient:
             >>> (job.wait(300)).state  # doctest: +SKIP
             'succeeded'
         """
-        status = self._run(self._core.plan_generate("submit", prompt, options))
+        fields = resolve_image_urls(options)
+        status = self._run(self._core.plan_generate("submit", prompt, fields))
         return Job(self, status)
 
     def get_job(self, job_id: str, *, timeout: float | None = None) -> Job:
@@ -326,7 +338,9 @@ class JaguarClient:
             raise ValueError("concurrency must be at least 1")
         jobs = [self._core.many_uses_jobs(use_jobs)]
         wait_s = self._core.many_wait_s(call_options)
-        items = self._core.normalise_items(prompts_or_requests, fields)
+        fields = resolve_image_urls(fields)
+        prepared = resolve_many_urls(prompts_or_requests)
+        items = self._core.normalise_items(prepared, fields)
         bar = ProgressBar(len(items), progress)
 
         def on_job(item: GenerateRequest) -> GenerationResult:

@@ -57,6 +57,8 @@ ENV_MAX_RETRIES: Final = "JAGUAR_MAX_RETRIES"
 ENV_CONFIG: Final = "JAGUAR_CONFIG"
 ENV_LOG: Final = "JAGUAR_LOG"
 ENV_CACHE_DIR: Final = "JAGUAR_CACHE_DIR"
+#: The weights folder (the Volume mount on Modal); outside Modal it also holds LoRA adapters.
+ENV_WEIGHTS_DIR: Final = "JAGUAR_WEIGHTS_DIR"
 
 DEFAULT_MODAL_APP: Final = "shuttle-jaguar"
 DEFAULT_MODAL_CLASS: Final = "JaguarModel"

@@ -742,7 +742,8 @@ class ClientCore:
         """Validate every item of ``generate_many``; a bad item becomes its error in place.
 
         A string is a prompt; a dict holds request fields; ``fields`` fill in what a dict does
-        not set; a :class:`GenerateRequest` is used as is.
+        not set; a :class:`GenerateRequest` is used as is; an :class:`InvalidRequestError` (an
+        item whose image URL could not be fetched) stays in place.
 
         Raises:
             TypeError: ``items`` is a single string (a common slip) instead of a list.
@@ -752,7 +753,7 @@ class ClientCore:
         out: list[GenerateRequest | InvalidRequestError] = []
         for item in items:
             try:
-                if isinstance(item, GenerateRequest):
+                if isinstance(item, (GenerateRequest, InvalidRequestError)):
                     out.append(item)
                 elif isinstance(item, Mapping):
                     out.append(validate_request({**fields, **dict(item)}))

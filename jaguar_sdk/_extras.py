@@ -28,8 +28,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "huggingface_hub",
         "numpy",
         "tqdm",
+        "peft",
     ),
-    "server": ("fastapi", "uvicorn"),
+    "server": ("fastapi", "uvicorn", "python_multipart"),
     "modal": ("modal",),
     "progress": ("tqdm",),
 }

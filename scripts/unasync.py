@@ -57,6 +57,8 @@ NAMES: tuple[tuple[str, str], ...] = (
     ("aclose", "close"),
     ("async_transport", "sync_transport"),
     ("asyncio.sleep", "time.sleep"),
+    ("aresolve_image_urls", "resolve_image_urls"),
+    ("aresolve_many_urls", "resolve_many_urls"),
 )
 KEYWORDS: tuple[tuple[str, str], ...] = (
     (r"\bimport asyncio\b", "import time"),

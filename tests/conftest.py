@@ -19,7 +19,11 @@ import pytest
 
 #: The deployment's fixtures (fake Hub, Volume folder, Modal stand-ins) and the two-revision Hub,
 #: for the deploy, jobs and transport tests.
-pytest_plugins = ["tests.deploy.fixtures", "tests.versions.versions_fixtures"]
+pytest_plugins = [
+    "tests.deploy.fixtures",
+    "tests.versions.versions_fixtures",
+    "tests.support.loras",
+]
 
 
 @pytest.fixture(scope="session")

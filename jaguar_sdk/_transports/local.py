@@ -29,6 +29,10 @@ logger = get_logger("jaguar_sdk.local")
 def load_service(model: str, *, device: str | None = None) -> JaguarService:
     """Load ``model`` with the engine and return a started service.
 
+    LoRA adapters come from the local weights folder (``$JAGUAR_WEIGHTS_DIR``, else
+    ``$JAGUAR_CACHE_DIR/weights``): Hub adapters are downloaded there once, ``path`` adapters
+    are read from there (:class:`~jaguar_sdk.weights.AdapterStore`).
+
     Args:
         model: ``"tiny"`` (the offline test model) or a diffusers model folder.
         device: ``"cpu"``, ``"cuda"``..., or ``None`` to pick the best available.
@@ -43,8 +47,10 @@ def load_service(model: str, *, device: str | None = None) -> JaguarService:
         "jaguar_sdk.engine._engine", "engine", what="Running the model in this process"
     ).Engine
 
+    from ..weights import AdapterStore
+
     def loader() -> Any:
-        return engine_class.load(model, device=device)
+        return engine_class.load(model, device=device, adapters=AdapterStore.local())
 
     service = JaguarService(loader)
     try:

@@ -225,7 +225,9 @@ def _generate_with_progress(client: JaguarClient, request: Any, tqdm: Any) -> Ge
 
 
 def _generate(args: argparse.Namespace) -> int:
-    fields = request_fields_from(args)
+    from .._inputs import resolve_image_urls
+
+    fields = resolve_image_urls(request_fields_from(args))  # an https URL is fetched here
     if args.size:
         if "width" in fields or "height" in fields:
             raise InvalidRequestError(
@@ -307,14 +309,30 @@ def _update_line(check: dict[str, Any]) -> str:
     return f"up to date ({latest}; {when})"
 
 
+def _lora_line(lora: dict[str, Any]) -> str:
+    """One readable line for model info's ``extra["lora"]``: mode and cached adapters."""
+    if lora.get("unsupported"):
+        return f"not available ({lora['unsupported']})"
+    cached = lora.get("cached") or []
+    head = f"{lora.get('mode')}, {len(cached)} cached (at most {lora.get('max_cached')})"
+    shown = [
+        f"{item.get('source')} (sha256 {str(item.get('sha256'))[:12]}, used {item.get('uses')}x)"
+        for item in cached
+    ]
+    return head + (": " + ", ".join(shown) if shown else "")
+
+
 def _print_model(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    update = None
-    if isinstance(data.get("extra"), dict) and isinstance(data["extra"].get("update_check"), dict):
+    update = lora = None
+    if isinstance(data.get("extra"), dict):
         extra = dict(data["extra"])
-        update = extra.pop("update_check")
+        update = (
+            extra.pop("update_check", None) if isinstance(extra.get("update_check"), dict) else None
+        )
+        lora = extra.pop("lora", None) if isinstance(extra.get("lora"), dict) else None
         data = {**data, "extra": extra}
     for key, value in data.items():
         if isinstance(value, dict):
@@ -322,6 +340,8 @@ def _print_model(data: dict[str, Any], as_json: bool) -> None:
         print(f"{key}: {value}")
     if update is not None:
         print(f"update: {_update_line(update)}")
+    if lora is not None:
+        print(f"lora adapters: {_lora_line(lora)}")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -358,6 +378,45 @@ _FLAG_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _image_arg(text: str) -> Path | str:
+    """``--image``/``--mask``: a file to read, or an https URL (fetched by this command)."""
+    from .._inputs import is_url
+
+    return text if is_url(text) else Path(text).expanduser()
+
+
+#: Fields whose flag parses its value itself (``add_request_flags`` adds these by hand).
+_CUSTOM_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "image": (
+        ("--image",),
+        {
+            "type": _image_arg,
+            "metavar": "FILE|URL",
+            "help": "image to image: the starting image (PNG, JPEG or WebP file, or an https URL "
+            "this command fetches); the output keeps its size unless --size/--width/--height",
+        },
+    ),
+    "mask": (
+        ("--mask",),
+        {
+            "type": _image_arg,
+            "metavar": "FILE|URL",
+            "help": "inpainting: a mask of the same size as --image; white repaints, black keeps",
+        },
+    ),
+    "loras": (
+        ("--lora",),
+        {
+            "action": "append",
+            "metavar": "SOURCE[:SCALE]",
+            "help": "apply a LoRA adapter: owner/repo[/file.safetensors][@revision][:scale] "
+            "(Hugging Face Hub) or volume:<path>.safetensors[:scale] (the server's weights "
+            "Volume); repeat for several (at most 3)",
+        },
+    ),
+}
+
+
 def _members(info: Any) -> tuple[Any, ...]:
     annotation = info.annotation
     return typing.get_args(annotation) if typing.get_origin(annotation) else (annotation,)
@@ -368,12 +427,18 @@ def add_request_flags(parser: argparse.ArgumentParser) -> None:
 
     Type, help and allowed range come from :class:`~jaguar_sdk.GenerateRequest`, so a field
     added there is a flag here; every flag defaults to "not given" (the server's default).
+    ``image``, ``mask`` and ``loras`` parse their values themselves (:data:`_CUSTOM_FLAGS`: a
+    file or URL to read, a repeatable ``--lora SOURCE[:SCALE]``).
     """
     from .._request import GenerateRequest, allowed_range
 
     group = parser.add_argument_group("request fields (default: the server's)")
     for name, info in GenerateRequest.model_fields.items():
         if name == "prompt":
+            continue
+        if name in _CUSTOM_FLAGS:
+            flags, options = _CUSTOM_FLAGS[name]
+            group.add_argument(*flags, dest=name, default=None, **options)
             continue
         # int | None arrives as Union[Annotated[int, Strict()], None]: look through both.
         bases = {typing.get_args(a)[0] if typing.get_args(a) else a for a in _members(info)}

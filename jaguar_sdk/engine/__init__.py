@@ -27,11 +27,12 @@ if TYPE_CHECKING:
     from ._loading import configure_compile_cache
     from ._models import cache_dir, resolve_model
     from ._snapshot import no_cuda_query, require_cuda
-    from .tiny import TINY_MODEL_NAME, build_tiny_model
+    from .tiny import TINY_MODEL_NAME, build_tiny_lora, build_tiny_model
 
 __all__ = [
     "TINY_MODEL_NAME",
     "Engine",
+    "build_tiny_lora",
     "build_tiny_model",
     "cache_dir",
     "configure_compile_cache",
@@ -46,6 +47,7 @@ __all__ = [
 _WHERE = {
     "Engine": "._engine",
     "build_tiny_model": ".tiny",
+    "build_tiny_lora": ".tiny",
     "TINY_MODEL_NAME": ".tiny",
     "encode_image": "._encode",
     "resolve_model": "._models",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import secrets
 import threading
@@ -21,8 +22,10 @@ from .._version import __version__
 from ._device import dtype_name, parse_dtype, select_device, select_dtype
 from ._encode import encode_image
 from ._generate import decode_latents, denoise, sync
+from ._img2img import Mode, derived_pipeline, prepare_inputs
 from ._limits import model_limits, warmup_request
 from ._loading import apply_gpu_options, check_fp8_support, load_pipeline, move_pipeline
+from ._lora import DEFAULT_MAX_CACHED_ADAPTERS, AdapterSource, LoraManager
 from ._models import resolve_model
 
 __all__ = ["Engine"]
@@ -41,10 +44,16 @@ class Engine:
     to the GPU after restore). GPU work is serialised by one lock per engine; image encoding
     runs outside it, so a second request can start denoising while the first one encodes.
 
+    A request with an ``image`` runs the image-to-image pipeline, with a ``mask`` too the
+    inpainting one: both are built once with ``from_pipe`` and share every weight with the
+    text-to-image pipeline. A request's ``loras`` are applied for that request only
+    (:class:`~jaguar_sdk.engine._lora.LoraManager`), from the ``adapters`` source.
+
     Satisfies :class:`jaguar_sdk.server.EngineLike`.
 
     Attributes:
         pipeline: The ``diffusers.FluxPipeline`` (``None`` after :meth:`close`).
+        loras: The LoRA adapters of this engine (source, LRU cache, hotswap slots).
         device: The device the pipeline is on (``"cpu"`` until :meth:`to_device`).
         dtype: The weight dtype.
         model_ref: Which weights are loaded.
@@ -61,7 +70,14 @@ class Engine:
     """
 
     def __init__(
-        self, pipeline: Any, *, model_ref: ModelRef, dtype: torch.dtype, load_s: float = 0.0
+        self,
+        pipeline: Any,
+        *,
+        model_ref: ModelRef,
+        dtype: torch.dtype,
+        load_s: float = 0.0,
+        adapters: AdapterSource | None = None,
+        max_cached_adapters: int = DEFAULT_MAX_CACHED_ADAPTERS,
     ) -> None:
         """Wrap an already loaded pipeline (on CPU, or on ``pipeline.device``).
 
@@ -72,6 +88,9 @@ class Engine:
             model_ref: Which weights it holds.
             dtype: Its weight dtype.
             load_s: Seconds spent loading it, reported by :meth:`info`.
+            adapters: Where LoRA adapter files come from (``jaguar_sdk.weights.AdapterStore``);
+                ``None`` refuses requests with ``loras``.
+            max_cached_adapters: LoRA adapters kept loaded (least recently used evicted).
         """
         self.pipeline: Any = pipeline
         self.model_ref = model_ref
@@ -81,6 +100,13 @@ class Engine:
         self.extra: dict[str, Any] = {}
         self.limits = model_limits(pipeline)
         self.extra["model_limits"] = self.limits.describe()
+        self.loras = LoraManager(adapters, max_cached=max_cached_adapters)
+        if importlib.util.find_spec("peft") is None:
+            self.loras.unsupported = (
+                "LoRA adapters need peft, which is not installed on this server "
+                "(pip install 'jaguar-sdk[engine]')."
+            )
+        self._derived: dict[Mode, Any] = {}
         self._lock = threading.Lock()
 
     # --- construction ----------------------------------------------------------------------
@@ -92,6 +118,7 @@ class Engine:
         dtype: str | None = None,
         model_ref: ModelRef | None = None,
         mmap: bool = True,
+        adapters: AdapterSource | None = None,
     ) -> Engine:
         """Load the pipeline into CPU memory (memory-mapped weights), without moving it.
 
@@ -105,6 +132,7 @@ class Engine:
             mmap: Memory-map the weight files (default). ``False`` reads every weight into
                 RAM, as a CPU memory snapshot needs (no mapping of the weight files survives
                 the load).
+            adapters: Where LoRA adapter files come from (see :meth:`__init__`).
 
         Returns:
             An engine on ``"cpu"``; call :meth:`to_device` next.
@@ -123,7 +151,13 @@ class Engine:
         torch_dtype = parse_dtype(dtype) if dtype else select_dtype(select_device(None))
         pipe = load_pipeline(folder, torch_dtype, mmap=mmap)
         load_s = time.perf_counter() - started
-        engine = cls(pipe, model_ref=model_ref or resolved_ref, dtype=torch_dtype, load_s=load_s)
+        engine = cls(
+            pipe,
+            model_ref=model_ref or resolved_ref,
+            dtype=torch_dtype,
+            load_s=load_s,
+            adapters=adapters,
+        )
         engine.device = "cpu"
         logger.info("loaded %s on cpu in %.2fs (%s)", folder, load_s, dtype_name(torch_dtype))
         return engine
@@ -140,6 +174,7 @@ class Engine:
         fuse_qkv: bool = False,
         channels_last: bool = False,
         fp8: bool = False,
+        adapters: AdapterSource | None = None,
     ) -> Engine:
         """Load the pipeline and move it to its device, ready to generate.
 
@@ -153,6 +188,8 @@ class Engine:
             channels_last: Put the VAE in channels_last memory format (GPU only).
             fp8: Quantise the transformer to fp8 with torchao (opt-in; needs torchao and a GPU
                 with compute capability >= 8.9; checked before anything is loaded).
+            adapters: Where LoRA adapter files come from (``jaguar_sdk.weights.AdapterStore``);
+                ``None`` refuses requests with ``loras``.
 
         Returns:
             The ready engine.
@@ -168,7 +205,10 @@ class Engine:
         if fp8:
             check_fp8_support(chosen)
         engine = cls.load_to_cpu(
-            model, dtype=dtype or dtype_name(select_dtype(chosen)), model_ref=model_ref
+            model,
+            dtype=dtype or dtype_name(select_dtype(chosen)),
+            model_ref=model_ref,
+            adapters=adapters,
         )
         return engine.to_device(
             chosen, compile=compile, fuse_qkv=fuse_qkv, channels_last=channels_last, fp8=fp8
@@ -191,8 +231,10 @@ class Engine:
 
         Args:
             device: Target device; ``None`` for CUDA when available, else CPU.
-            compile: Compile the transformer (only applied on CUDA).
-            fuse_qkv: Fuse q/k/v projections (only applied on CUDA).
+            compile: Compile the transformer (only applied on CUDA). LoRA adapters then swap
+                into slots prepared before compiling (hotswap), so switching never recompiles.
+            fuse_qkv: Fuse q/k/v projections (only applied on CUDA; LoRA adapters are then
+                refused: they target the unfused layers).
             channels_last: VAE in channels_last (only applied on CUDA).
             fp8: Quantise the transformer to fp8 with torchao (opt-in; before compiling).
 
@@ -212,7 +254,13 @@ class Engine:
         started = time.perf_counter()
         with self._lock:
             moved = move_pipeline(pipe, chosen)
+            self._derived.clear()  # rebuilt on first use, over the components as they are now
             if chosen.startswith("cuda"):
+                if fuse_qkv or fp8:
+                    self.loras.unsupported = (
+                        "this server runs with fused q/k/v projections or fp8 layers, which "
+                        "LoRA adapters cannot target; it serves requests without loras."
+                    )
                 self.extra.update(
                     apply_gpu_options(
                         pipe,
@@ -220,6 +268,7 @@ class Engine:
                         channels_last=channels_last,
                         compile=compile,
                         fp8=fp8,
+                        before_compile=self._prepare_hotswap,
                     )
                 )
                 self.extra["pinned_transfer"] = moved["pinned"]
@@ -229,6 +278,20 @@ class Engine:
         self.load_timings["to_device_s"] = time.perf_counter() - started
         self.load_timings["to_device_gb"] = moved["bytes"] / 1e9
         return self
+
+    def _prepare_hotswap(self, pipe: Any) -> None:
+        """Before compiling: LoRA slots, so adapters swap in without recompiling."""
+        if self.loras.source is not None and self.loras.unsupported is None:
+            self.loras.enable_hotswap(pipe)
+
+    def _pipeline(self, pipe: Any, mode: Mode) -> Any:
+        """The pipeline for a request's mode; image-to-image and inpainting share ``pipe``."""
+        if mode == "text":
+            return pipe
+        derived = self._derived.get(mode)
+        if derived is None:
+            derived = self._derived[mode] = derived_pipeline(pipe, mode)
+        return derived
 
     def warmup(self, *, serving_shape: bool = False) -> None:
         """Run one generation to warm kernels and caches.
@@ -264,33 +327,47 @@ class Engine:
 
         Returns:
             The encoded images, the seed used (random when ``request.seed`` is ``None``),
-            per-stage timings and the model ref.
+            per-stage timings and the model ref. The same seed and inputs give the same bytes.
 
         Raises:
             NotReadyError: If the engine was closed.
+            InvalidRequestError: A LoRA adapter that does not fit the model, or that the
+                adapter source refuses (the engine serves on unchanged).
             Exception: Whatever the pipeline raises for a request it cannot run (the service
                 turns it into a ``GenerationError``).
         """
         arrived = time.perf_counter()
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
+        run = self.limits.apply(request)
+        # Before the lock: an adapter's first use may download it; images decode on the CPU.
+        adapters = self.loras.resolve(run.loras)
+        inputs = prepare_inputs(run)
+        steps = [run.steps]  # image-to-image runs about strength x steps of them
 
-        def emit(stage: ProgressStage, step: int = 0, total: int = request.steps) -> None:
+        def emit(stage: ProgressStage, step: int = 0) -> None:
             if on_progress is not None:
                 on_progress(
-                    ProgressEvent(stage=stage, step=step, total_steps=total, request_id=request_id)
+                    ProgressEvent(
+                        stage=stage, step=step, total_steps=steps[0], request_id=request_id
+                    )
                 )
+
+        def on_step(done: int, total: int) -> None:
+            steps[0] = total
+            emit("running", done)
 
         with self._lock:
             locked = time.perf_counter()
             pipe = self._pipe()
-            run = self.limits.apply(request)
-            latents = denoise(pipe, run, seed, lambda k, n: emit("running", k, n))
+            with self.loras.applied(pipe, adapters):
+                pipeline = self._pipeline(pipe, inputs.mode)
+                latents = denoise(pipeline, run, seed, on_step, inputs)
             sync(self.device)
             denoised = time.perf_counter()
-            emit("decoding", request.steps)
-            pictures = decode_latents(pipe, latents, request.width, request.height)
+            emit("decoding", steps[0])
+            pictures = decode_latents(pipe, latents, inputs.width, inputs.height)
             decoded = time.perf_counter()
-        emit("encoding", request.steps)
+        emit("encoding", steps[0])
         images = [
             GeneratedImage(
                 data=encode_image(picture, request.output_format, request.quality),
@@ -301,7 +378,7 @@ class Engine:
             for picture in pictures
         ]
         finished = time.perf_counter()
-        emit("done", request.steps)
+        emit("done", steps[0])
         timings = Timings(
             queue_s=locked - arrived,
             load_s=0.0,
@@ -334,7 +411,7 @@ class Engine:
             loaded=self.pipeline is not None,
             load_timings=dict(self.load_timings),
             version=__version__,
-            extra={"torch": torch.__version__, **self.extra},
+            extra={"torch": torch.__version__, **self.extra, "lora": self.loras.describe()},
         )
 
     def close(self) -> None:
@@ -343,6 +420,7 @@ class Engine:
         A generation already running keeps its own reference and finishes normally.
         """
         self.pipeline = None
+        self._derived.clear()
         gc.collect()
         # is_initialized() asks no driver (torch/cuda/__init__.py); is_available() would query
         # the device count, which must not happen before a memory snapshot (_snapshot.py).

@@ -2,7 +2,9 @@
 
 The pipeline runs with ``output_type="latent"`` and the decode is done here, so the two stages
 are timed separately and the float-to-uint8 conversion happens on the device (4x less data to
-copy back than float32).
+copy back than float32). The same two halves serve text-to-image (``FluxPipeline``),
+image-to-image and inpainting (their ``from_pipe`` twins, see ``_img2img.py``): all three return
+packed latents for ``output_type="latent"`` and share the VAE.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from PIL import Image
 
 from .._request import GenerateRequest
+from ._img2img import Inputs
 
 __all__ = ["StepCallback", "decode_latents", "denoise", "make_generator", "sync"]
 
@@ -34,15 +37,21 @@ def sync(device: str) -> None:
 
 
 def denoise(
-    pipe: Any, request: GenerateRequest, seed: int, on_step: StepCallback | None = None
+    pipe: Any,
+    request: GenerateRequest,
+    seed: int,
+    on_step: StepCallback | None = None,
+    inputs: Inputs | None = None,
 ) -> torch.Tensor:
     """Encode the prompt and run the denoising loop.
 
     Args:
-        pipe: A FluxPipeline.
+        pipe: A FluxPipeline, or its image-to-image / inpainting twin for ``inputs``.
         request: The validated request.
-        seed: The seed of the initial noise.
+        seed: The seed of the initial noise (and of the input image's VAE sample).
         on_step: Called after each step with (finished, total).
+        inputs: The output size and input images (default: text-to-image at the request's
+            size).
 
     Returns:
         Packed latents, shape ``(num_images, seq_len, 64)`` for the 16-channel VAE.
@@ -55,11 +64,12 @@ def denoise(
             on_step(step_index + 1, int(pipeline.num_timesteps))
         return kwargs
 
+    inputs = inputs or Inputs("text", request.width, request.height)
     with torch.inference_mode():
         output = pipe(
             prompt=request.prompt,
-            width=request.width,
-            height=request.height,
+            width=inputs.width,
+            height=inputs.height,
             num_inference_steps=request.steps,
             guidance_scale=request.guidance_scale,
             max_sequence_length=request.max_sequence_length,
@@ -68,6 +78,7 @@ def denoise(
             output_type="latent",
             return_dict=False,
             callback_on_step_end=callback,
+            **inputs.pipeline_kwargs(),
         )
     latents: torch.Tensor = output[0]
     return latents

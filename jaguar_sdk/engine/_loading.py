@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,7 @@ def apply_gpu_options(
     channels_last: bool = False,
     compile: bool = False,
     fp8: bool = False,
+    before_compile: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Optional speed-ups for a pipeline already on the GPU; each is off by default.
 
@@ -264,6 +266,8 @@ def apply_gpu_options(
         compile: Compile the transformer: regional compilation
             (``compile_repeated_blocks(fullgraph=True)``) where diffusers has it, else
             ``torch.compile``. The first generations afterwards are slow (compilation).
+        before_compile: Called with the pipeline just before compiling (the engine adds its
+            LoRA hotswap slots there: modules added after compiling would recompile).
 
     Returns:
         Which options were applied, for :meth:`Engine.info`'s ``extra``.
@@ -278,6 +282,8 @@ def apply_gpu_options(
     if fp8:
         applied["fp8"] = quantize_fp8(pipe)
     if compile:
+        if before_compile is not None:
+            before_compile(pipe)
         transformer = pipe.transformer
         if hasattr(transformer, "compile_repeated_blocks"):
             transformer.compile_repeated_blocks(fullgraph=True)

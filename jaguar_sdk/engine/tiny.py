@@ -28,6 +28,7 @@ __all__ = [
     "TINY_MODEL_VERSION",
     "RandomFluxSizes",
     "build_random_flux_pipeline",
+    "build_tiny_lora",
     "build_tiny_model",
     "build_tiny_pipeline",
 ]
@@ -214,6 +215,21 @@ def _vocab_size(field: str, requested: int | None, tokenizer: Any) -> int:
 TINY = RandomFluxSizes()
 
 
+def _flux_transformer(diffusers: Any, sizes: RandomFluxSizes) -> Any:
+    return diffusers.FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=64,  # 4 * latent_channels: Flux packs 2x2 latent patches
+        num_layers=sizes.num_layers,
+        num_single_layers=sizes.num_single_layers,
+        attention_head_dim=sizes.attention_head_dim,
+        num_attention_heads=sizes.num_attention_heads,
+        joint_attention_dim=sizes.joint_attention_dim,  # == T5 d_model
+        pooled_projection_dim=sizes.pooled_projection_dim,  # == CLIP hidden_size
+        guidance_embeds=False,
+        axes_dims_rope=sizes.axes_dims_rope,  # sums to attention_head_dim
+    )
+
+
 def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
     """Build a random-weight FluxPipeline of the given sizes in memory (float32, CPU, eval mode).
 
@@ -238,18 +254,7 @@ def build_random_flux_pipeline(sizes: RandomFluxSizes, *, seed: int = 0) -> Any:
     tokenizer = _clip_tokenizer()
     tokenizer_2 = _t5_tokenizer()
     torch.manual_seed(seed)
-    transformer = diffusers.FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=64,  # 4 * latent_channels: Flux packs 2x2 latent patches
-        num_layers=sizes.num_layers,
-        num_single_layers=sizes.num_single_layers,
-        attention_head_dim=sizes.attention_head_dim,
-        num_attention_heads=sizes.num_attention_heads,
-        joint_attention_dim=sizes.joint_attention_dim,  # == T5 d_model
-        pooled_projection_dim=sizes.pooled_projection_dim,  # == CLIP hidden_size
-        guidance_embeds=False,
-        axes_dims_rope=sizes.axes_dims_rope,  # sums to attention_head_dim
-    )
+    transformer = _flux_transformer(diffusers, sizes)
     vae = diffusers.AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -362,3 +367,62 @@ def build_tiny_model(directory: str | os.PathLike[str], *, seed: int = 0) -> Pat
     with quiet_progress_bars():
         pipe.save_pretrained(str(target), safe_serialization=True)
     return target
+
+
+#: The layers the tiny LoRA adapts (the attention projections, as most Flux LoRAs do).
+TINY_LORA_TARGETS: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def build_tiny_lora(
+    directory: str | os.PathLike[str],
+    *,
+    seed: int = 1,
+    rank: int = 4,
+    sizes: RandomFluxSizes = TINY,
+    weight_name: str = "tiny-lora.safetensors",
+) -> Path:
+    """Build a random LoRA adapter for the tiny model with peft, fully offline, and save it.
+
+    The adapter targets the attention projections of a random transformer of ``sizes`` with
+    random (non-zero) ``lora_A`` and ``lora_B``, so it visibly changes the tiny model's images.
+    It is saved as diffusers saves Flux LoRAs (``FluxPipeline.save_lora_weights``: keys
+    ``transformer.<layer>.lora_A.weight``...). Built with other ``sizes`` it does not fit the
+    tiny model (the engine refuses it): what tests of a mismatched adapter need.
+
+    Args:
+        directory: Where to write the file (created).
+        seed: Seed of the random weights; the same seed gives the same file.
+        rank: The LoRA rank.
+        sizes: The transformer it is made for (default: the tiny model's).
+        weight_name: The file name.
+
+    Returns:
+        The ``.safetensors`` file.
+
+    Raises:
+        ConfigurationError: peft or the engine extra is not installed.
+
+    Example:
+        >>> from jaguar_sdk.engine import build_tiny_lora
+        >>> build_tiny_lora("/tmp/loras").name  # doctest: +SKIP
+        'tiny-lora.safetensors'
+    """
+    torch, diffusers = _module("torch"), _module("diffusers")
+    peft = import_extra("peft", "engine", what="Building the tiny LoRA")
+    peft_utils = import_extra("peft.utils", "engine", what="Building the tiny LoRA")
+    target = Path(directory).expanduser().absolute()
+    target.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    transformer = _flux_transformer(diffusers, sizes)
+    config = peft.LoraConfig(
+        r=rank,
+        lora_alpha=rank,
+        target_modules=list(TINY_LORA_TARGETS),
+        init_lora_weights=False,  # random A and B: the adapter changes the output
+    )
+    transformer.add_adapter(config)
+    layers = peft_utils.get_peft_model_state_dict(transformer)
+    flux_pipeline_class().save_lora_weights(
+        str(target), transformer_lora_layers=layers, weight_name=weight_name
+    )
+    return target / weight_name

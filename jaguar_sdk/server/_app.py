@@ -21,11 +21,14 @@ from ._webhook_policy import WebhookPolicy
 __all__ = ["create_app"]
 
 _DESCRIPTION = """
-Shuttle Jaguar text-to-image (a 4-step FluxPipeline).
+Shuttle Jaguar text-to-image (a 4-step FluxPipeline), image-to-image, inpainting and LoRA
+adapters.
 
-* `POST /v1/generate`: JSON in; the image as raw bytes when one is asked for and `Accept`
-  prefers it (e.g. `Accept: image/jpeg`), else JSON with base64 images.
-* `POST /v1/images/generations`: OpenAI-compatible (`b64_json` only, PNG by default).
+* `POST /v1/generate`: JSON in (input images as base64), or multipart/form-data (images as
+  files); the image as raw bytes when one is asked for and `Accept` prefers it (e.g.
+  `Accept: image/jpeg`), else JSON with base64 images.
+* `POST /v1/images/generations` and `POST /v1/images/edits` (multipart): OpenAI-compatible
+  (`b64_json` only, PNG by default).
 * `GET /v1/health` (liveness, always 200), `GET /v1/ready` (503 while loading), `GET /v1/info`.
 * Jobs: `POST /v1/jobs` (202; the generate body plus an optional signed `webhook_url`),
   `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/result`, `POST /v1/jobs/{id}/cancel`.
@@ -66,7 +69,9 @@ def create_app(
             open. Health and readiness never need it.
         admin_key: Bearer token for admin routes; defaults to ``api_key``. With neither set,
             admin routes answer 403.
-        max_body_bytes: Largest request body accepted (413 above it).
+        max_body_bytes: Largest request body accepted (413 above it); the routes that take
+            input images (``/v1/generate``, ``/v1/jobs``, ``/v1/images/edits``) accept this
+            plus two base64-encoded images of 10 MiB.
         title: The API title in the OpenAPI schema.
         webhook_secret: The HMAC secret job webhooks are signed with; without one, a job
             asking for a webhook is refused (422) rather than sent unsigned.

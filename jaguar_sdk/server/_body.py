@@ -15,7 +15,7 @@ from fastapi import Request
 from .._exceptions import InvalidRequestError
 from .._logging import escape_controls
 
-__all__ = ["read_json_object"]
+__all__ = ["parse_json_object", "read_body", "read_json_object"]
 
 
 def _too_large(limit: int) -> InvalidRequestError:
@@ -60,6 +60,16 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
             streamed), 415 for a non-JSON content type, 400 for malformed JSON or a body that
             is not a JSON object.
     """
+    return parse_json_object(await read_body(request, max_bytes=max_bytes))
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The raw body of a JSON request, never holding more than ``max_bytes`` of it.
+
+    Raises:
+        InvalidRequestError: 413 when the body is too large (by ``Content-Length`` or as
+            streamed), 415 for a non-JSON content type.
+    """
     _check_content_type(request)
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -76,7 +86,15 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
         if size > max_bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a body as a JSON object.
+
+    Raises:
+        InvalidRequestError: 400 for an empty body, malformed JSON or not an object.
+    """
     if not raw.strip():
         raise InvalidRequestError(
             'The request body is empty: send a JSON object such as {"prompt": "a cat"}.',

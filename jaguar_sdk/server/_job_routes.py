@@ -13,8 +13,8 @@ from .._exceptions import InvalidRequestError
 from .._request import GenerateRequest, validate_request
 from .._results import GenerationResult, JobStatus
 from ..webhooks import MAX_WEBHOOK_URL_CHARS
-from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
+from ._form import multipart_schema, read_request_body
 from ._job_store import JobStore
 from ._routes import (
     ERRORS,
@@ -26,6 +26,7 @@ from ._routes import (
     result_response,
     service_of,
 )
+from ._schema import body_schema
 from ._webhook_policy import WebhookPolicy
 
 __all__ = [
@@ -47,7 +48,7 @@ _JOB_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def submit_body_schema() -> dict[str, Any]:
     """The JSON schema of ``POST /v1/jobs``: the generate body plus ``webhook_url``."""
-    schema = GenerateRequest.model_json_schema()
+    schema = body_schema()
     schema["title"] = "JobRequest"
     schema["properties"]["webhook_url"] = {
         "anyOf": [
@@ -212,15 +213,19 @@ def build_jobs_router() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": submit_body_schema()}},
+                "content": {
+                    "application/json": {"schema": submit_body_schema()},
+                    "multipart/form-data": {"schema": multipart_schema(submit_body_schema())},
+                },
             },
             "parameters": [IDEMPOTENCY_KEY_PARAMETER],
         },
     )
     async def submit(request: Request) -> Response:
-        body = await read_json_object(request, max_bytes=max_body_of(request))
+        body = await read_request_body(request, base_bytes=max_body_of(request))
         raw_url = body.pop("webhook_url", None)
-        req = validate_request(body)  # the request's own fields first, then the URL
+        # the request's own fields first (off the event loop: an input image is decoded)
+        req = await run_in_threadpool(validate_request, body, remote=True)
         webhook_url = await check_webhook_url(
             raw_url,
             secret=request.app.state.jaguar_webhook_secret,

@@ -15,13 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from .. import _constants as C
 from .._exceptions import InvalidRequestError, JaguarError, NotReadyError, ServerError
 from .._operations import OPERATIONS, Operation
-from .._request import GenerateRequest, validate_request
+from .._request import validate_request
 from .._results import GenerationResult, HealthStatus, ModelInfo
 from ._auth import require_admin_token, require_api_token
-from ._body import read_json_object
 from ._errors import ErrorBody, request_id_of
+from ._form import multipart_schema, read_request_body
 from ._generation_queue import GenerationQueue
 from ._negotiate import negotiate_format, prefers_image
+from ._schema import body_schema
 from ._service import JaguarService
 
 __all__ = [
@@ -52,7 +53,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Missing or wrong bearer token"),
         (404, "No such job (or it expired)"),
         (413, "Body larger than the server's limit"),
-        (415, "Body not sent as application/json"),
+        (415, "Body neither application/json nor multipart/form-data"),
         (
             422,
             "A field breaks its documented bound (`error.field` names it), or the "
@@ -199,7 +200,7 @@ def build_router() -> APIRouter:
     @operation_route(
         router,
         "generate",
-        summary="Generate images from a prompt",
+        summary="Generate images from a prompt (and an image, a mask, LoRA adapters)",
         tags=["generation"],
         response_model=None,
         responses={
@@ -218,14 +219,19 @@ def build_router() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
+                "content": {
+                    "application/json": {"schema": body_schema()},
+                    "multipart/form-data": {"schema": multipart_schema()},
+                },
             },
             "parameters": [IDEMPOTENCY_KEY_PARAMETER],
         },
     )
     async def generate(request: Request) -> Response:
-        body = await read_json_object(request, max_bytes=max_body_of(request))
-        req = validate_request(negotiate_format(body, request.headers.get("accept")))
+        body = await read_request_body(request, base_bytes=max_body_of(request))
+        fields = negotiate_format(body, request.headers.get("accept"))
+        # Off the event loop: checking an input image decodes it.
+        req = await run_in_threadpool(validate_request, fields, remote=True)
         key = idempotency_key_of(request)
         service = service_of(request)
         result = await generation_queue_of(request).run(

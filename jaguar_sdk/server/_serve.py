@@ -121,10 +121,14 @@ def serve(
 
     from .._logging import configure_logging
     from ..engine import Engine
+    from ..weights import AdapterStore
 
     configure_logging(log_level)  # our one line per request, with its request id
 
-    service = JaguarService(lambda: Engine.load(model, device=device))
+    # LoRA adapters: downloaded once into, or read from, the local weights folder.
+    service = JaguarService(
+        lambda: Engine.load(model, device=device, adapters=AdapterStore.local())
+    )
     app = create_app(
         service,
         api_key=api_key,

@@ -125,13 +125,15 @@ class JaguarService:
         # One handler per operation of the table (a test checks none is missing).
         self._handlers: dict[Operation, Callable[[dict[str, Any], str], BaseModel]] = {
             "generate": lambda p, rid: self.generate(
-                p.get("request") or {}, request_id=rid, idempotency_key=p.get("idempotency_key")
+                validate_request(p.get("request") or {}, remote=True),
+                request_id=rid,
+                idempotency_key=p.get("idempotency_key"),
             ),
             "info": lambda p, rid: self.info(),
             "health": lambda p, rid: self.health(),
             "reload": lambda p, rid: self.reload(),
             "submit": lambda p, rid: self.jobs.submit(
-                validate_request(p.get("request") or {}),
+                validate_request(p.get("request") or {}, remote=True),
                 request_id=rid,
                 idempotency_key=p.get("idempotency_key"),
             ),

@@ -4,6 +4,8 @@ Nothing here imports torch: the store, the revision manager and the manifests wo
 (a Modal Volume mount or any folder). The Modal deployment and ``jaguar model`` both use them.
 
 - :class:`WeightStore`: "the weights of repo@revision, verified, here" (download when missing).
+- :class:`AdapterStore`: a request's LoRA adapter, as a verified local file (downloaded once
+  into the same store, under ``adapters/``).
 - :class:`ModelVersions`: revisions side by side, the ``CURRENT`` pointer, incremental
   updates, verify, backup/restore, prune.
 - Fetchers (where weights come from): :class:`HubFetcher`, :class:`LocalFolderFetcher`.
@@ -15,6 +17,7 @@ Example:
     ... # doctest: +SKIP
 """
 
+from .adapters import AdapterStore, ResolvedAdapter, local_weights_root
 from .fetchers import ALLOW_PATTERNS, Fetcher, HubFetcher, LocalFolderFetcher, RemoteFile
 from .manifest import Manifest, ManifestError, VerifyReport
 from .storage import LocalStorage, ModalVolumeStorage, Storage
@@ -24,6 +27,7 @@ from .versions import ModelVersions, RevisionInfo, UpdateResult
 
 __all__ = [
     "ALLOW_PATTERNS",
+    "AdapterStore",
     "EnsureResult",
     "Fetcher",
     "HubFetcher",
@@ -34,6 +38,7 @@ __all__ = [
     "ModalVolumeStorage",
     "ModelVersions",
     "RemoteFile",
+    "ResolvedAdapter",
     "RevisionInfo",
     "Storage",
     "UpdateChecker",
@@ -41,4 +46,5 @@ __all__ = [
     "VerifyReport",
     "WeightStore",
     "followed_branch",
+    "local_weights_root",
 ]

@@ -40,7 +40,7 @@ from typing import Literal
 from . import layout
 from ._locking import LockFile
 from ._progress import ByteBar
-from .fetchers import Fetcher, is_commit
+from .fetchers import ALLOW_PATTERNS, Fetcher, is_commit
 from .manifest import (
     ByteProgress,
     Manifest,
@@ -108,6 +108,9 @@ class WeightStore:
         lock_stale_after_s: A lock untouched for this long is abandoned.
         poll_s: How often to look again while waiting.
         staging_max_age_s: Staging folders untouched for this long are leftovers of a crash.
+        section: The top folder of the published copies: ``"models"`` (default) or
+            ``"adapters"`` for LoRA adapters (:mod:`jaguar_sdk.weights.layout`); the staging,
+            trash and lock folders are shared.
 
     Example:
         >>> store = WeightStore(Path("/weights"), commit=volume.commit, reload=volume.reload)
@@ -127,8 +130,10 @@ class WeightStore:
         lock_stale_after_s: float = 600.0,
         poll_s: float = 2.0,
         staging_max_age_s: float = 6 * 3600.0,
+        section: str = layout.MODELS_SECTION,
     ) -> None:
         self.root = Path(root)
+        self.section = layout.safe_name(section, "section")
         self._commit = commit
         self._reload = reload
         self.lock_wait_s = lock_wait_s
@@ -145,15 +150,36 @@ class WeightStore:
     def trash_dir(self) -> Path:
         return self.root / layout.TRASH
 
-    def revision_dir(self, repo_id: str, revision: str) -> Path:
-        """Where the published copy of ``repo_id`` at commit ``revision`` lives."""
-        return self.root / layout.revision_dir(repo_id, revision)
+    def revision_dir(self, repo_id: str, revision: str, variant: str | None = None) -> Path:
+        """Where the published copy of ``repo_id`` at commit ``revision`` lives (a ``variant``,
+        a subset of the repo's files, has its own folder: ``layout.revision_dir``)."""
+        return self.root / layout.revision_dir(
+            repo_id, revision, section=self.section, variant=variant
+        )
 
     # --- hooks -----------------------------------------------------------------------------
     def _stage(self, name: str) -> None:
         """Called between the steps of a download (``fetched``, ``manifest``, ``published``,
         ``verified``: :meth:`ModelVersions.update`'s). Does nothing; tests override it to crash
         at each step."""
+
+    def section_store(self, section: str) -> WeightStore:
+        """A store over the same root, Volume hooks and timings, publishing under ``section``
+        (``"adapters"`` for LoRA adapters: :class:`~jaguar_sdk.weights.AdapterStore`)."""
+        return WeightStore(
+            self.root,
+            commit=self._commit,
+            reload=self._reload,
+            lock_wait_s=self.lock_wait_s,
+            lock_stale_after_s=self.lock_stale_after_s,
+            poll_s=self.poll_s,
+            staging_max_age_s=self.staging_max_age_s,
+            section=section,
+        )
+
+    def refresh(self) -> None:
+        """See other containers' commits (``Volume.reload``); a failure is logged, not raised."""
+        self._safe_reload()
 
     def _safe_reload(self) -> None:
         try:
@@ -162,12 +188,13 @@ class WeightStore:
             logger.warning("volume reload failed (%s); using this container's view", exc)
 
     # --- queries ---------------------------------------------------------------------------
-    def find(self, repo_id: str, revision: str) -> Path | None:
+    def find(self, repo_id: str, revision: str, *, variant: str | None = None) -> Path | None:
         """A complete published copy, without network or hashing.
 
         Args:
             repo_id: The Hub repo id.
             revision: A commit, or a branch/tag downloaded before (resolved through its ref).
+            variant: The subset of files, as given to :meth:`ensure`.
 
         Returns:
             The folder, when its manifest is valid for this repo and commit and every listed
@@ -176,7 +203,7 @@ class WeightStore:
         commit = self.versions(repo_id).known_commit(revision)
         if commit is None:
             return None
-        path = self.revision_dir(repo_id, commit)
+        path = self.revision_dir(repo_id, commit, variant)
         return path if self._usable(path, repo_id, commit, full=False).ok else None
 
     def verify(
@@ -225,6 +252,8 @@ class WeightStore:
         fetch: Fetcher,
         force: bool = False,
         progress: bool = True,
+        allow_patterns: tuple[str, ...] = ALLOW_PATTERNS,
+        variant: str | None = None,
     ) -> EnsureResult:
         """Return a complete copy of ``repo_id`` at ``revision``, downloading it if needed.
 
@@ -237,6 +266,9 @@ class WeightStore:
                 when that verification fails (the reload path). The old folder is moved to
                 ``.trash/``, never deleted, since a serving container may still read it.
             progress: Show tqdm bars while hashing.
+            allow_patterns: The files to download (default: what a FluxPipeline needs).
+            variant: Names this subset of the repo's files when ``allow_patterns`` is not the
+                default (its own folder, lock and staging; see :meth:`revision_dir`).
 
         Returns:
             The folder, whether it came from the volume or was downloaded now, and its manifest.
@@ -250,34 +282,53 @@ class WeightStore:
         commit = self.versions(repo_id).known_commit(revision)
         if commit is None:
             commit = fetch.resolve(repo_id, revision)
-        found = self._check_existing(repo_id, revision, commit, force=force, progress=progress)
+        found = self._check_existing(
+            repo_id, revision, commit, force=force, progress=progress, variant=variant
+        )
         if found is not None:
             return found
 
         lock = LockFile(
-            self.root / layout.lock_path(repo_id, commit), stale_after_s=self.lock_stale_after_s
+            self.root / layout.lock_path(repo_id, commit, section=self.section, variant=variant),
+            stale_after_s=self.lock_stale_after_s,
         )
         try:
             if not self._acquire(lock):
                 # Someone else may have published while we waited.
                 self._safe_reload()
                 found = self._check_existing(
-                    repo_id, revision, commit, force=force, progress=progress
+                    repo_id, revision, commit, force=force, progress=progress, variant=variant
                 )
                 if found is not None:
                     return found
             elif lock.broke_stale:
-                self._clean_orphans(repo_id, commit)
+                self._clean_orphans(
+                    layout.staging_prefix(repo_id, commit, section=self.section, variant=variant)
+                )
             return self._download_and_publish(
-                repo_id, revision, commit, fetch, progress, replace=force
+                repo_id,
+                revision,
+                commit,
+                fetch,
+                progress,
+                replace=force,
+                allow_patterns=allow_patterns,
+                variant=variant,
             )
         finally:
             lock.release()
 
     def _check_existing(
-        self, repo_id: str, revision: str, commit: str, *, force: bool, progress: bool
+        self,
+        repo_id: str,
+        revision: str,
+        commit: str,
+        *,
+        force: bool,
+        progress: bool,
+        variant: str | None = None,
     ) -> EnsureResult | None:
-        path = self.revision_dir(repo_id, commit)
+        path = self.revision_dir(repo_id, commit, variant)
         if not path.is_dir():
             return None
         report = self._usable(path, repo_id, commit, full=False)
@@ -329,17 +380,16 @@ class WeightStore:
         """
         self._safe_commit()
 
-    def _clean_orphans(self, repo_id: str, commit: str) -> list[Path]:
-        """Remove staging folders of this repo and commit left by a download that died.
+    def _clean_orphans(self, prefix: str) -> list[Path]:
+        """Remove the staging folders (named ``prefix...``) of a download that died.
 
-        Called after breaking the abandoned lock of ``repo_id@commit``: its holder died mid-work
-        (its heartbeat stopped), so the staging folders of that commit are what it left. A lock
+        Called after breaking the abandoned lock of that download: its holder died mid-work
+        (its heartbeat stopped), so the staging folders of that copy are what it left. A lock
         released normally cleans nothing: on a Volume, where the lock is only advisory, another
         container may be downloading into its own staging folder at this very moment. The
         leftovers go now rather than after ``staging_max_age_s``, so a killed 34 GB download
         does not sit on the Volume for hours.
         """
-        prefix = layout.staging_prefix(repo_id, commit)
         removed: list[Path] = []
         if not self.staging_dir.is_dir():
             return removed
@@ -361,26 +411,33 @@ class WeightStore:
         progress: bool,
         *,
         replace: bool,
+        allow_patterns: tuple[str, ...],
+        variant: str | None,
     ) -> EnsureResult:
-        versions = self.versions(repo_id, progress=progress)
+        versions = self.versions(repo_id, progress=progress, variant=variant)
         if replace:  # a forced reload found the copy corrupt: move it aside, never delete it
-            versions.storage.retire(layout.revision_dir(repo_id, commit))
+            versions.storage.retire(versions.revision_path(commit))
         logger.info("downloading %s@%s", repo_id, commit)
         # Hashes are checked while staging; after the rename only sizes need checking.
-        result = versions.update(fetch, commit, switch=False, full_verify=False)
+        result = versions.update(
+            fetch, commit, switch=False, full_verify=False, allow_patterns=allow_patterns
+        )
         versions.write_ref(revision, commit)
         self._safe_commit()
-        path = self.revision_dir(repo_id, commit)
+        path = self.revision_dir(repo_id, commit, variant)
         source: StoreSource = "huggingface" if result.published else "volume"
         return EnsureResult(path, source, repo_id, commit, read_manifest(path), True)
 
     # --- revisions (see jaguar_sdk.weights.versions) ---------------------------------------
-    def versions(self, repo_id: str, *, progress: bool = False) -> ModelVersions:
-        """The revision manager of ``repo_id`` over this store's folder.
+    def versions(
+        self, repo_id: str, *, progress: bool = False, variant: str | None = None
+    ) -> ModelVersions:
+        """The revision manager of ``repo_id`` over this store's folder and section.
 
         Args:
             repo_id: The Hub repo id.
             progress: Show tqdm bars.
+            variant: A subset of the repo's files (an adapter file) with its own folders.
 
         Returns:
             A :class:`~jaguar_sdk.weights.versions.ModelVersions` that commits through this
@@ -392,6 +449,8 @@ class WeightStore:
             progress=progress,
             commit=self._safe_commit,
             on_stage=self._stage,
+            section=self.section,
+            variant=variant,
         )
 
     def current(self, repo_id: str) -> str | None:

@@ -207,18 +207,24 @@ class ModelVersions:
         progress: bool = False,
         commit: Callable[[], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
+        section: str = layout.MODELS_SECTION,
+        variant: str | None = None,
     ) -> None:
         self.storage = storage
         self.repo_id = repo_id
         self.progress = progress
         self._commit = commit
         self._on_stage = on_stage
-        self.repo_dir = layout.repo_dir(repo_id)
+        self.section = section
+        self.variant = variant
+        self.repo_dir = layout.repo_dir(repo_id, section)
 
     # --- layout and pointers -----------------------------------------------------------------
     def revision_path(self, revision: str) -> str:
-        """The folder of a commit, relative to the storage root."""
-        return layout.revision_dir(self.repo_id, revision)
+        """The folder of a commit (of this variant), relative to the storage root."""
+        return layout.revision_dir(
+            self.repo_id, revision, section=self.section, variant=self.variant
+        )
 
     def _stage(self, name: str) -> None:
         if self._on_stage is not None:
@@ -231,7 +237,11 @@ class ModelVersions:
     def current(self) -> str | None:
         """The commit ``CURRENT`` points at, or ``None`` when unset."""
         try:
-            text = self.storage.read_bytes(layout.current_path(self.repo_id)).decode().strip()
+            text = (
+                self.storage.read_bytes(layout.current_path(self.repo_id, self.section))
+                .decode()
+                .strip()
+            )
         except FileNotFoundError:
             return None
         return text or None
@@ -248,7 +258,7 @@ class ModelVersions:
         commit = self.resolve(revision)
         if not self._info(commit, None).complete:
             raise RevisionNotFoundError(f"{self.repo_id}@{commit} is not complete on this storage")
-        self.storage.write_bytes(layout.current_path(self.repo_id), commit.encode())
+        self.storage.write_bytes(layout.current_path(self.repo_id, self.section), commit.encode())
         self._committed()
 
     def resolve(self, revision: str) -> str:
@@ -263,7 +273,7 @@ class ModelVersions:
                 raise RevisionNotFoundError(f"no current revision set for {self.repo_id}")
             return current
         try:
-            ref = self.storage.read_bytes(layout.ref_path(self.repo_id, revision))
+            ref = self.storage.read_bytes(layout.ref_path(self.repo_id, revision, self.section))
             return ref.decode().strip()
         except FileNotFoundError:
             pass
@@ -399,6 +409,7 @@ class ModelVersions:
         *,
         switch: bool = True,
         full_verify: bool = True,
+        allow_patterns: Sequence[str] = ALLOW_PATTERNS,
     ) -> UpdateResult:
         """Fetch only what changed since ``CURRENT``, verify, publish, then switch ``CURRENT``.
 
@@ -415,6 +426,8 @@ class ModelVersions:
             to_revision: Branch, tag or commit to update to.
             switch: Move ``CURRENT`` (``False``: only publish the new revision).
             full_verify: Hash every byte of the published revision before switching.
+            allow_patterns: The repo's files to fetch (default: what a FluxPipeline needs; an
+                adapter names one file and a ``variant``).
 
         Returns:
             What was fetched, reused and switched.
@@ -433,20 +446,24 @@ class ModelVersions:
         if self.storage.list_files(dest):  # a broken or half-published copy: start over
             self.storage.retire(dest)
         old = self._reusable_manifest(previous)
-        staging = self.storage.new_staging(layout.staging_name(self.repo_id, commit))
+        staging = self.storage.new_staging(
+            layout.staging_name(self.repo_id, commit, section=self.section, variant=self.variant)
+        )
         try:
-            listing = self._listing(fetch, commit)
+            listing = self._listing(fetch, commit, allow_patterns)
             reuse, reused = self._plan_reuse(listing, old, previous)
             to_fetch = [f for f in listing if f.path not in reuse] if listing else None
             if to_fetch is None:
-                fetch.fetch(self.repo_id, commit, staging, ALLOW_PATTERNS)
+                fetch.fetch(self.repo_id, commit, staging, allow_patterns)
             else:
                 fetch_files: Any = fetch.fetch_files  # type: ignore[attr-defined]
                 fetch_files(self.repo_id, commit, [f.path for f in to_fetch], staging)
             self._stage("fetched")
             fetched = self._check_staged(staging, to_fetch)
             if not fetched and not reused:
-                raise VerificationError(f"{self.repo_id}@{commit} has no model files")
+                raise RevisionNotFoundError(
+                    f"{self.repo_id}@{commit} has no files matching {list(allow_patterns)}"
+                )
             files = tuple(sorted([*fetched, *reused], key=lambda f: f.path))
             write_manifest(staging, Manifest(self.repo_id, commit, files))
             self._stage("manifest")
@@ -502,7 +519,7 @@ class ModelVersions:
         if is_commit(revision):
             return revision
         try:
-            text = self.storage.read_bytes(layout.ref_path(self.repo_id, revision))
+            text = self.storage.read_bytes(layout.ref_path(self.repo_id, revision, self.section))
         except FileNotFoundError:
             return None
         return text.decode().strip() or None
@@ -510,7 +527,9 @@ class ModelVersions:
     def write_ref(self, branch: str, commit: str) -> None:
         """Record that ``branch`` resolved to ``commit`` (nothing for a commit itself)."""
         if branch != commit and not is_commit(branch):
-            self.storage.write_bytes(layout.ref_path(self.repo_id, branch), commit.encode())
+            self.storage.write_bytes(
+                layout.ref_path(self.repo_id, branch, self.section), commit.encode()
+            )
 
     def _finish(self, branch: str, commit: str, switch: bool) -> None:
         self.write_ref(branch, commit)
@@ -527,11 +546,13 @@ class ModelVersions:
         except RevisionNotFoundError:
             return None
 
-    def _listing(self, fetch: Fetcher, commit: str) -> list[RemoteFile] | None:
+    def _listing(
+        self, fetch: Fetcher, commit: str, allow_patterns: Sequence[str]
+    ) -> list[RemoteFile] | None:
         list_files = getattr(fetch, "list_files", None)
         if list_files is None or not hasattr(fetch, "fetch_files"):
             return None
-        listing: list[RemoteFile] = list_files(self.repo_id, commit, ALLOW_PATTERNS)
+        listing: list[RemoteFile] = list_files(self.repo_id, commit, allow_patterns)
         for f in listing:
             _check_rel(f.path)
         return listing
@@ -769,8 +790,10 @@ class ModelVersions:
             return doomed
         for name in doomed:
             self.storage.remove_tree(self.revision_path(name))
-        for ref, _size in self.storage.list_files(layout.refs_dir(self.repo_id)).items():
-            path = f"{layout.refs_dir(self.repo_id)}/{ref}"
+        for ref, _size in self.storage.list_files(
+            layout.refs_dir(self.repo_id, self.section)
+        ).items():
+            path = f"{layout.refs_dir(self.repo_id, self.section)}/{ref}"
             if self.storage.read_bytes(path).decode().strip() in doomed:
                 self.storage.remove_tree(path)
         self._committed()

@@ -97,3 +97,38 @@ def test_the_client_still_validates_before_the_network() -> None:
     ):
         client.generate("a cat", width=100)
     assert info.value.field == "width" and info.value.status_code is None
+
+
+def test_the_new_fields_are_refused_by_an_old_server_by_name_and_text_still_works() -> None:
+    """Image-to-image, inpainting and LoRA (wire v1 + optional fields): a caller who uses them
+    against a server deployed before them gets a 422 naming the field; one who does not, gets
+    served as before."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, format="PNG")
+    received: list[dict[str, Any]] = []
+    with (
+        LiveServer(old_server_app(received)) as server,
+        JaguarClient(base_url=server.url, max_retries=0) as client,
+    ):
+        for fields, name in (
+            ({"image": buffer.getvalue()}, "image"),
+            ({"image": buffer.getvalue(), "strength": 0.5}, "image"),
+            ({"loras": ["owner/style:0.8"]}, "loras"),
+        ):
+            with pytest.raises(InvalidRequestError) as info:
+                client.generate("a cat", width=64, height=64, **fields)  # type: ignore[arg-type]
+            assert info.value.field == name and info.value.status_code == 422
+        assert client.generate("a cat", width=64, height=64).image.width == 64
+    assert received[-1] == {"prompt": "a cat", "width": 64, "height": 64}  # nothing new sent
+    assert received[0]["image"] == base64_of(buffer.getvalue())  # standard base64 on the wire
+    assert received[2]["loras"] == [{"repo": "owner/style", "scale": 0.8}]
+
+
+def base64_of(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")

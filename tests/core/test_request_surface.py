@@ -23,12 +23,30 @@ def _plain(annotation: Any) -> Any:
     return annotation
 
 
+def _accepts(param: Any, model: Any) -> bool:
+    """The keyword's type is the field's, or wider (the client turns more into the field's:
+    a path or a PIL image into image bytes, a string into an adapter)."""
+    if _plain(param) == _plain(model):
+        return True
+    if typing.get_origin(param) is list and typing.get_origin(model) is list:
+        return _accepts(typing.get_args(param)[0], typing.get_args(model)[0])
+    wide, narrow = _plain(param), _plain(model)
+    wide = wide if isinstance(wide, frozenset) else frozenset({wide})
+    narrow = narrow if isinstance(narrow, frozenset) else frozenset({narrow})
+    return narrow <= wide
+
+
 def test_the_keyword_arguments_mirror_the_model() -> None:
     hints = typing.get_type_hints(GenerateParams, include_extras=True)
     fields = {k: v for k, v in GenerateRequest.model_fields.items() if k != "prompt"}
     assert set(hints) == set(fields) == PARAM_NAMES
+    widened = set()
     for name, info in fields.items():
-        assert _plain(hints[name]) == _plain(info.annotation), name
+        assert _accepts(hints[name], info.annotation), name
+        if _plain(hints[name]) != _plain(info.annotation):
+            widened.add(name)
+    assert widened == {"image", "mask", "loras"}  # the inputs the client converts
+    assert not _accepts(int, str) and _accepts(int | None, int)
 
 
 def _generate_parser() -> argparse.ArgumentParser:
@@ -65,10 +83,27 @@ class _SpyRequest(GenerateRequest):
         return super().__getattribute__(name)
 
 
-def test_the_engine_reads_every_field(tiny_engine: Any) -> None:
-    request = _SpyRequest(prompt="a cat", width=64, height=64, seed=1)
+def test_the_engine_reads_every_field(lora_engine: Any) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), 90).save(buffer, format="PNG")
+    image = buffer.getvalue()
     _READ.clear()
-    tiny_engine.generate(request, request_id="req_spy")
+    for request in (  # text to image, then inpainting with an adapter: between them, every field
+        _SpyRequest(prompt="a cat", width=64, height=64, seed=1),
+        _SpyRequest(
+            prompt="a cat",
+            seed=1,
+            image=image,
+            mask=image,
+            strength=0.5,
+            loras=["volume:loras/style.safetensors:0.7"],
+        ),
+    ):
+        lora_engine.generate(request, request_id="req_spy")
     assert set(GenerateRequest.model_fields) <= _READ
 
 
@@ -87,3 +122,21 @@ def test_unknown_keywords_fail_like_python_and_suggest() -> None:
     with pytest.raises(TypeError, match=r"'stpes'.*did you mean 'steps'"):
         client.generate("a cat", stpes=4)  # type: ignore[call-arg]
     client.close()
+
+
+def test_a_strength_too_small_to_run_a_step_is_refused_by_name() -> None:
+    import io
+
+    from PIL import Image
+
+    from jaguar_sdk import InvalidRequestError, validate_request
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, format="PNG")
+    image = buffer.getvalue()
+    # 5e-324 once reached diffusers, which ran zero steps and failed with a 500 (schemathesis)
+    for strength in (5e-324, 1e-17, 0.009):
+        with pytest.raises(InvalidRequestError) as info:
+            validate_request({"prompt": "a", "image": image, "strength": strength})
+        assert info.value.field == "strength" and "from 0.01 to 1" in info.value.message
+    assert validate_request({"prompt": "a", "image": image, "strength": 0.01}).strength == 0.01

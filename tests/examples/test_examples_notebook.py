@@ -59,7 +59,10 @@ def test_notebook_runs_and_displays_images(
     jpegs = [data["image/jpeg"] for data in shown if "image/jpeg" in data]
     html = [data["text/html"] for data in shown if "text/html" in data]
     assert jpegs, "no image/jpeg output: GeneratedImage did not display as an image"
-    assert sum("data:image/jpeg;base64," in h for h in html) >= 3  # result, num_images, grid
+    assert sum("data:image/jpeg;base64," in h for h in html) >= 4  # result, num_images, grids
+    before_after = [h for h in html if "before" in h and "strength 0.6" in h]
+    assert before_after and before_after[0].count("data:image/jpeg;base64,") == 4
+    assert "inpainted: left half" in before_after[0]
 
     executable = nb.cells[-1].outputs[0].text.strip()
     assert Path(executable).resolve() == Path(sys.executable).resolve()

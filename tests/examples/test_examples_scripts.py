@@ -41,3 +41,16 @@ def test_batch_progress_saves_the_good_items_and_reports_the_bad_one(
     assert [p.name for p in written] == [f"item{i}.jpg" for i in range(4)]
     assert_images(written, fmt="JPEG", size=(256, 256))
     assert "[4] failed: width: must be a multiple of 16" in out
+
+
+def test_img2img_lora_writes_both_images_and_lists_the_adapter(
+    tmp_path: Path, example_env: dict[str, str]
+) -> None:
+    out = run_example("img2img_lora.py", tmp_path, example_env)
+
+    folder = tmp_path / "jaguar-output" / "img2img"
+    written = [folder / "img2img.jpg", folder / "img2img-lora.jpg"]
+    assert_images(written, fmt="JPEG", size=(320, 192))  # the starting image's own size
+    assert written[0].read_bytes() != written[1].read_bytes()
+    assert "the adapter changed the image: True" in out
+    assert "cached adapters: volume:loras/tiny-style.safetensors" in out

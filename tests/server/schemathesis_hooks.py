@@ -11,7 +11,18 @@ Used by ``tests/server/test_schemathesis.py`` and by the longer documented run i
 - ``Idempotency-Key``: a valid key gets a unique suffix (an invalid one is left alone), as a
   key reused with another body is refused by design (422 ``idempotency_key_reused``, tested
   in test_idempotency.py) and generated keys collide all the time;
-- ``webhook_url``: a string is dropped, because whether a URL is accepted depends on DNS and
+- input images: a schema can say "a string" or "a file" but not "a decodable PNG of the same
+  size as the image", so in a positive body ``image`` and ``mask`` become real small images
+  (base64 in JSON, bytes in a form), and ``strength``/``mask`` go when there is no ``image``
+  (the schema's ``dependentRequired``, which the coverage phase does not read); bad images are
+  tested in tests/core/test_inputs.py and tests/server/;
+- ``loras``: in a positive body the list is emptied; whether an adapter exists (and fits the
+  model) is not a schema matter, and the stateful phase does not read the items' ``oneOf``
+  (repo or path); adapters are tested in tests/engine/test_engine_lora.py and
+  tests/server/test_lora_http.py;
+- ``webhook_url``: a schema-valid string (a URI of at most 2048 characters) becomes
+  :data:`WEBHOOK_URL`, which the fuzzed server allow-lists (deliveries to it fail quietly in
+  the background), because whether a URL is accepted depends on DNS and
   the operator's allow-list (tested in tests/jobs/test_webhook_safety.py), not on the schema.
 """
 
@@ -58,7 +69,7 @@ def _small_size(value: Any) -> Any:
     return value
 
 
-def shrink_body(body: Any) -> None:
+def shrink_body(body: Any, *, as_base64: bool = True) -> None:
     """Make a generated body cheap to run (in place), keeping valid values valid: small
     sizes where they are given and where they are left to the (1024 px) default."""
     if not isinstance(body, dict):
@@ -70,20 +81,64 @@ def shrink_body(body: Any) -> None:
             body[name] = _at_most(body[name], low, high, cap)
     if "size" in body and body["size"] is not None:
         body["size"] = _small_size(body["size"])
-    if isinstance(body.get("webhook_url"), str):
-        del body["webhook_url"]
+    url = body.get("webhook_url")
+    if isinstance(url, str) and len(url) <= 2048 and _URI_RE.fullmatch(url):
+        body["webhook_url"] = WEBHOOK_URL
+    real_images(body, as_base64=as_base64)
+    if isinstance(body.get("loras"), list):
+        body["loras"] = []
 
 
-def shrink_openai_body(body: Any) -> None:
-    """The OpenAI route's form: ``size`` instead of width and height."""
+#: The webhook every positive case gets (the fuzzed server allow-lists 127.0.0.1).
+WEBHOOK_URL = "http://127.0.0.1:9/hook"
+_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S*")
+
+
+def _png(width: int, height: int, colour: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (colour, colour, colour)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def real_images(body: dict[str, Any], *, as_base64: bool) -> None:
+    """A positive body's images made decodable (see the module docstring)."""
+    import base64
+
+    def encode(data: bytes) -> Any:
+        if as_base64:
+            return base64.b64encode(data).decode("ascii")
+        # a form file as schemathesis itself writes one (a str, for its schema checks)
+        from schemathesis.transport.serialization import Binary
+
+        return Binary(data)
+
+    if body.get("image") is None:
+        body.pop("strength", None)
+        body.pop("mask", None)
+        return
+    body["image"] = encode(_png(64, 64, 120))
+    if body.get("mask") is not None:
+        body["mask"] = encode(_png(64, 64, 255))
+
+
+def shrink_openai_body(body: Any, *, nullable: bool = True) -> None:
+    """The OpenAI routes' form: ``size`` instead of width and height. A null ``size`` means
+    the default on the JSON route; on the multipart one (``nullable=False``) no field may be
+    null, so a null is a negative case and left alone."""
     if not isinstance(body, dict):
         return
-    if body.get("size") is None:
+    if "size" not in body or (nullable and body["size"] is None):
         body["size"] = "64x64"
     else:
         body["size"] = _small_size(body["size"])
     if "n" in body:
         body["n"] = _at_most(body["n"], 1, 4, 2)
+    if not nullable and "image" in body:  # the edits form: files as bytes
+        real_images(body, as_base64=False)
 
 
 def _missing_parameter(meta: Any) -> bool:
@@ -93,13 +148,40 @@ def _missing_parameter(meta: Any) -> bool:
     return str(getattr(scenario, "value", scenario)) == "missing_parameter"
 
 
+def _negative_body(meta: Any) -> bool:
+    """A case whose body is meant to be refused: never edited (an edit could make it valid,
+    and the server refuses it before any generation anyway)."""
+    components = getattr(meta, "components", None) or {}
+    for location, info in dict(components).items():
+        if str(getattr(location, "value", location)) == "body":
+            mode = getattr(info, "mode", None)
+            return str(getattr(mode, "value", mode)) == "negative"
+    return False
+
+
+@schemathesis.hook
+def before_init_operation(context: Any, operation: Any) -> None:
+    """Fuzz JSON bodies only: a multipart body carries image files, which must decode (no
+    schema says so), and schemathesis re-judges an edited form body. The multipart forms are
+    tested by tests/server/test_img2img_http.py (JSON, multipart, the OpenAI client's edits);
+    the multipart-only ``/v1/images/edits`` is left out of the run (``--exclude-path``)."""
+    body = getattr(operation, "body", None)
+    items = getattr(body, "items", None)
+    if isinstance(items, list):
+        kept = [i for i in items if not str(getattr(i, "media_type", "")).startswith("multipart")]
+        if kept:
+            body.items = kept
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     """Shrink the body and give a valid Idempotency-Key a unique suffix."""
     meta = getattr(case, "meta", None)
     if meta is None or _missing_parameter(meta):
         return
-    if case.path == "/v1/images/generations":
+    if _negative_body(meta):
+        pass
+    elif case.path == "/v1/images/generations":
         shrink_openai_body(case.body)
     else:
         shrink_body(case.body)

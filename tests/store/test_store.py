@@ -285,7 +285,7 @@ def test_two_threads_one_download_one_copy(hub: Path, volume: Path) -> None:
 def test_race_without_the_lock_still_ends_with_one_good_copy(hub: Path, volume: Path) -> None:
     """Modal Volumes have no real locks: both containers may download. Correctness holds."""
     barrier = threading.Barrier(2)
-    fetcher = LocalFolderFetcher(hub, on_file=lambda n: barrier.wait(5) if n == 1 else None)
+    fetcher = LocalFolderFetcher(hub, on_file=lambda n: barrier.wait(30) if n == 1 else None)
     results: list[object] = []
     orig = LockFile.try_acquire
     LockFile.try_acquire = lambda self: True  # type: ignore[method-assign]  # both "win"
