@@ -58,6 +58,11 @@ DEFAULT_MODAL_CLASS: Final = "JaguarModel"
 JOB_TTL_S: Final = 3600.0
 #: Jobs kept at once (queued, running and finished); beyond it new jobs are refused with 429.
 JOB_MAX_ENTRIES: Final = 256
+#: Longest ``?wait=`` a status call may ask for (a long-poll stays well under proxies' and
+#: Modal's 150 s web-request limits).
+JOB_WAIT_MAX_S: Final = 60.0
+#: How long the client asks the server to hold one status call (``?wait=``).
+JOB_LONG_POLL_S: Final = 20.0
 #: Webhook signature headers (HMAC-SHA256 over ``timestamp + "." + body``).
 HEADER_WEBHOOK_ID: Final = "Jaguar-Webhook-Id"
 HEADER_WEBHOOK_TIMESTAMP: Final = "Jaguar-Webhook-Timestamp"

@@ -255,6 +255,10 @@ class _ModalBase:
     """Lookup, payload and error mapping shared by the sync and async transports."""
 
     name = "modal"
+    #: ``generate_many`` sends direct calls: each is already a spawned call awaited once with
+    #: ``FunctionCall.get(timeout=...)``; as a job its result would be downloaded twice (the
+    #: status poll's ``get`` downloads it too, notes/modal.md).
+    batch_via_jobs = False
 
     def __init__(
         self,
@@ -319,8 +323,11 @@ class _ModalBase:
                 fc.cancel()
                 outcome: Outcome = ("cancelled", None)
             else:
+                # A status call with ``wait`` long-polls: ``FunctionCall.get(timeout=...)``
+                # returns as soon as the call ends (modal ``_functions.py``, ``get``).
+                hold = call.wait if call.operation == "job_status" and call.wait else 0
                 try:
-                    outcome = ("done", fc.get(timeout=0))
+                    outcome = ("done", fc.get(timeout=hold))
                 except TimeoutError as exc:
                     if type(exc) is not TimeoutError:
                         raise
@@ -448,8 +455,9 @@ class AsyncModalTransport(_ModalBase):
         import asyncio
 
         if call.operation in JOB_OPERATIONS:
-            # Job operations are short (spawn, get(timeout=0), cancel): the blocking form runs
-            # in a worker thread rather than being duplicated with the ``.aio`` variants.
+            # Job operations (spawn, get, cancel) run in their blocking form in a worker thread
+            # rather than being duplicated with the ``.aio`` variants; a long-polled status
+            # holds that thread for up to ``call.wait`` seconds.
             return await asyncio.to_thread(self._job, call)
         payload = build_payload(call)
         limit = call.attempt_timeout()

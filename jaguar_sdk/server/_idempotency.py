@@ -39,13 +39,23 @@ class IdempotencyStore:
         self.hits = 0
 
     def _evict(self, now: float) -> None:
-        """Drop expired results, then the oldest finished ones until a new key fits."""
-        for key, (created, future) in list(self._entries.items()):
-            if future.done() and now - created > self._ttl_s:
-                del self._entries[key]
-        finished = [key for key, (_, future) in self._entries.items() if future.done()]
-        while len(self._entries) >= self._max_entries and finished:
-            del self._entries[finished.pop(0)]
+        """Drop expired results, then the oldest finished ones until a new key fits.
+
+        Entries are in creation order, so the scan stops at the first entry that is neither
+        expired nor needed for room: a full store costs O(1) per new key, not O(entries)
+        (the full scan cost ~0.35 ms a request at 256 entries: docs/performance.md §1).
+        """
+        room = len(self._entries) + 1 - self._max_entries  # entries to drop so a new key fits
+        victims: list[str] = []
+        for key, (created, future) in self._entries.items():
+            expired = now - created > self._ttl_s
+            if not expired and room <= 0:
+                break  # every later entry is younger still
+            if future.done():
+                victims.append(key)
+                room -= 1
+        for key in victims:
+            del self._entries[key]
 
     def run(self, key: str | None, fn: Callable[[], GenerationResult]) -> GenerationResult:
         """Run ``fn`` once per key; repeats get the first run's result.

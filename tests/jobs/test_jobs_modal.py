@@ -46,8 +46,10 @@ class StandInCall:
         self.object_id = f"fc-{next(self._ids):06d}"
         self._future = future
         self.cancelled = False
+        self.gets: list[float | None] = []  # the timeout of every get()
 
     def get(self, timeout: float | None = None) -> Any:
+        self.gets.append(timeout)
         if self.cancelled:
             raise me.InputCancellation("Input was cancelled")
         try:
@@ -68,6 +70,7 @@ class StandIn:
         self.gate = threading.Event()
         self.gate.set()
         self.spawned = 0
+        self.looked_up = 0  # FunctionCall.from_id calls: job operations by id
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
         self._container = deploy_app.JaguarModel()
 
@@ -75,6 +78,7 @@ class StandIn:
         return lambda: self
 
     def from_id(self, function_call_id: str, client: Any = None) -> StandInCall:
+        self.looked_up += 1
         if function_call_id not in self.calls:
             raise me.NotFoundError(f"No FunctionCall {function_call_id}")
         return self.calls[function_call_id]
@@ -166,3 +170,24 @@ def test_async_client_over_modal_jobs(stand_in: StandIn) -> None:
             return await job.result(timeout=60)
 
     assert asyncio.run(go()).seed == 8
+
+
+def test_waiting_on_a_modal_job_is_one_long_get(stand_in: StandIn) -> None:
+    stand_in.gate.clear()  # the spawned call waits, like a queued input
+    with JaguarClient(transport=ModalTransport()) as client:
+        job = client.submit("a jaguar", **SMALL)
+        call = stand_in.calls[job.id]
+        threading.Timer(0.2, stand_in.gate.set).start()  # ends while the get is held
+        assert job.wait(60).state == "succeeded"
+    # One status call: FunctionCall.get held until the call ended (event-driven, no polling).
+    assert len(call.gets) == 1 and (call.gets[0] or 0) > 0
+
+
+def test_modal_batches_are_direct_calls_by_default(stand_in: StandIn) -> None:
+    with JaguarClient(transport=ModalTransport()) as client:
+        out = client.generate_many(["a", "b"], seed=4, **SMALL)
+        assert all(isinstance(r, GenerationResult) and r.seed == 4 for r in out)
+        assert stand_in.looked_up == 0  # spawned and awaited once each: no job calls by id
+        on_jobs = client.generate_many(["c"], seed=4, use_jobs=True, **SMALL)
+    assert isinstance(on_jobs[0], GenerationResult)
+    assert stand_in.looked_up >= 2  # a status call and the result, by id

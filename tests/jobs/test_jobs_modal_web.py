@@ -48,10 +48,15 @@ def test_web_jobs_are_spawned_calls(web: LiveServer, stand_in: StandIn) -> None:
         assert client.get_job(job.id).last_status.state == "succeeded"
         with pytest.raises(NotFoundError):
             client.get_job("fc-missing")
-        # generate_many goes through the same spawned jobs
-        out = client.generate_many(["a", {"prompt": "b", "width": 65}], seed=2, **SMALL)
-    assert isinstance(out[0], GenerationResult) and out[0].seed == 2
-    assert getattr(out[1], "field", None) == "width"
+        # generate_many on jobs goes through the same spawned calls...
+        items: list[Any] = ["a", {"prompt": "b", "width": 65}]
+        out = client.generate_many(items, seed=2, use_jobs=True, **SMALL)
+        assert stand_in.spawned == 2
+        # ...and by default calls /v1/generate directly (no status calls queued on the GPU)
+        direct = client.generate_many(items, seed=2, **SMALL)
+    for outcome in (out, direct):
+        assert isinstance(outcome[0], GenerationResult) and outcome[0].seed == 2
+        assert getattr(outcome[1], "field", None) == "width"
     assert stand_in.spawned == 2
 
 
