@@ -89,7 +89,7 @@ def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
                 if not out.images[0].data:
                     raise RuntimeError("empty image")
 
-            samples = _interleave_calls(
+            samples, cpu = _interleave_calls(
                 {
                     "raw httpx, same headers": raw_call(same_headers),
                     "JaguarClient.generate": client_call,
@@ -102,8 +102,19 @@ def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
         finally:
             client.close()
     base = samples["raw httpx, same headers"]
+    cpu_base = cpu["raw httpx, same headers"]
     for label, values in samples.items():
-        result["rows"].append(row(label, values, base, scale=1000.0))
+        cpu_row = row(label, cpu[label], cpu_base)
+        result["rows"].append(
+            row(
+                label,
+                values,
+                base,
+                scale=1000.0,
+                thread_cpu_ms=round(cpu_row["median"] * 1000, 3),
+                cpu_ratio=round(cpu_row["ratio"], 3),
+            )
+        )
     ratio = result["rows"][1]["ratio"]
     result["goals"].append(
         goal("client / raw httpx (same headers) per-call time", ratio, GOAL_RATIO, at_most=True)
@@ -116,7 +127,8 @@ def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
     )
     result["notes"].append(
         "ratio = round mean / raw-httpx (same headers) round mean in the same round; "
-        "> 1 is slower than raw"
+        "> 1 is slower than raw; thread_cpu_ms / cpu_ratio = CPU time of the calling thread "
+        "alone (time.thread_time), the same comparison without the server or the waits"
     )
     if quick:
         result["notes"].append(
@@ -129,25 +141,34 @@ def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
 
 def _interleave_calls(
     variants: dict[str, Callable[[], None]], *, rounds: int, per_round: int
-) -> dict[str, list[float]]:
-    """Per round: ``per_round`` calls of each variant, one by one in rotating order; each
-    variant's sample is its mean call time in that round."""
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per round: ``per_round`` calls of each variant, one by one in rotating order.
+
+    Returns:
+        Each variant's mean wall time per call in each round, and its mean CPU time of the
+        calling thread (``time.thread_time``: the client's own work, not the server's, which
+        runs in another thread, nor time spent waiting).
+    """
     labels = list(variants)
     samples: dict[str, list[float]] = {label: [] for label in labels}
+    cpu: dict[str, list[float]] = {label: [] for label in labels}
     for _ in range(per_round):  # warm-up: connections, caches
         for label in labels:
             variants[label]()
     for round_index in range(rounds):
         spent = dict.fromkeys(labels, 0.0)
+        worked = dict.fromkeys(labels, 0.0)
         for call_index in range(per_round):
             shift = (round_index + call_index) % len(labels)
             for label in labels[shift:] + labels[:shift]:
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 variants[label]()
                 spent[label] += time.perf_counter() - t0
+                worked[label] += time.thread_time() - c0
         for label in labels:
             samples[label].append(spent[label] / per_round)
-    return samples
+            cpu[label].append(worked[label] / per_round)
+    return samples, cpu
 
 
 def parts(body: bytes, headers: dict[str, str], *, quick: bool = False) -> dict[str, Any]:

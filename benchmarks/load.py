@@ -256,6 +256,7 @@ def _worker(variant: str, folder: Path, cold: bool) -> dict[str, Any]:
 # --- parent side ----------------------------------------------------------------------------
 #: The real bf16 pipeline (perf.md section 0), for the projection.
 FULL_GB = 33.7
+FULL_ROUNDS, QUICK_ROUNDS = 6, 2
 
 
 def _spawn(variant: str, folder: Path, cold: bool) -> dict[str, Any]:
@@ -305,7 +306,7 @@ def run(quick: bool = False, *, rounds: int | None = None) -> dict[str, Any]:
     """Cold and warm load throughput, engine vs raw, at two sizes, and the fixed cost apart.
 
     Args:
-        quick: The ``medium`` size only and 2 rounds, instead of ``medium`` and ``large`` and 4.
+        quick: The ``medium`` size only and 2 rounds, instead of ``medium`` and ``large`` and 6.
         rounds: Override the number of rounds per cache state.
 
     Returns:
@@ -316,7 +317,7 @@ def run(quick: bool = False, *, rounds: int | None = None) -> dict[str, Any]:
 
     started = time.perf_counter()
     sizes = ["medium"] if quick else ["medium", "large"]
-    n = rounds if rounds is not None else (2 if quick else 4)
+    n = rounds if rounds is not None else (QUICK_ROUNDS if quick else FULL_ROUNDS)
     folders = {size: ensure_pipeline(size) for size in [*sizes, "skeleton", "flux1-skeleton"]}
     gigabytes = {
         size: sum(f.stat().st_size for f in weight_files(folder)) / 1e9
@@ -363,13 +364,13 @@ def run(quick: bool = False, *, rounds: int | None = None) -> dict[str, Any]:
 
             def gbps_row(
                 label: str,
-                seconds: list[float],
+                times: list[float],
                 prefix: str = f"{state} {size}",
                 gb: float = gb,
                 raw_gbps: list[float] = raw_gbps,
                 **extra: Any,
             ) -> dict[str, Any]:
-                gbps = [gb / t for t in seconds]
+                gbps = [gb / t for t in times]
                 return row(f"{prefix} {label}", gbps, raw_gbps, higher_is_better=True, **extra)
 
             excess = [e - r for e, r in zip(engine_s, raw_s, strict=True)]
@@ -459,7 +460,7 @@ def run(quick: bool = False, *, rounds: int | None = None) -> dict[str, Any]:
     )
     result["notes"].append("ratio = engine GB/s / raw GB/s in the same round; >= 0.9 is the goal")
     if quick:
-        result["notes"].append(noise_note(n, 4, "rounds") + "; medium size only")
+        result["notes"].append(noise_note(n, FULL_ROUNDS, "rounds") + "; medium size only")
     result["elapsed_s"] = time.perf_counter() - started
     return result
 
