@@ -256,7 +256,7 @@ def _worker(variant: str, folder: Path, cold: bool) -> dict[str, Any]:
 # --- parent side ----------------------------------------------------------------------------
 #: The real bf16 pipeline (perf.md section 0), for the projection.
 FULL_GB = 33.7
-FULL_ROUNDS, QUICK_ROUNDS = 6, 2
+FULL_ROUNDS, QUICK_ROUNDS = 8, 2
 
 
 def _spawn(variant: str, folder: Path, cold: bool) -> dict[str, Any]:
@@ -306,7 +306,7 @@ def run(quick: bool = False, *, rounds: int | None = None) -> dict[str, Any]:
     """Cold and warm load throughput, engine vs raw, at two sizes, and the fixed cost apart.
 
     Args:
-        quick: The ``medium`` size only and 2 rounds, instead of ``medium`` and ``large`` and 6.
+        quick: The ``medium`` size only and 2 rounds, instead of ``medium`` and ``large`` and 8.
         rounds: Override the number of rounds per cache state.
 
     Returns:
