@@ -263,7 +263,11 @@ def _spawn(variant: str, folder: Path, cold: bool) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.load", "--worker", variant, "--dir", str(folder)]
     if cold:
         cmd.append("--cold")
-    env = dict(os.environ, PYTHONWARNINGS="ignore", TQDM_DISABLE="1")
+    # One intra-op thread: with torch's default two OpenMP threads on a 2-core VM shared with
+    # other jobs, the touch (a sum over every weight) took 0.05 s or 1 s for the same 0.29 GB,
+    # depending on whether another process held a core (an OpenMP barrier waits for its
+    # descheduled twin). It is the measuring device on both sides, not the subject.
+    env = dict(os.environ, PYTHONWARNINGS="ignore", TQDM_DISABLE="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(
         cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env, check=False
     )
@@ -459,6 +463,8 @@ def run(quick: bool = False, *, rounds: int | None = None) -> dict[str, Any]:
         f"first (resident bytes after eviction per fincore: {sorted(set(residents), key=str)})"
     )
     result["notes"].append("ratio = engine GB/s / raw GB/s in the same round; >= 0.9 is the goal")
+    result["notes"].append("workers run with OMP_NUM_THREADS=1 (a one-thread touch, both sides)")
+    result["samples"] = records  # every worker's report: load-only seconds, bytes read...
     if quick:
         result["notes"].append(noise_note(n, FULL_ROUNDS, "rounds") + "; medium size only")
     result["elapsed_s"] = time.perf_counter() - started
