@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         f"diffusers {machine['diffusers_version']}, GPU: {machine['gpu'] or 'none'}",
         flush=True,
     )
+    if args.quick:
+        print(
+            "--quick: fewer samples (and the medium model only for load); each table's last "
+            "note says how much noisier its medians are than the full run's",
+            flush=True,
+        )
     results: list[dict[str, Any]] = []
     failed = False
     for name in args.names:

@@ -12,6 +12,7 @@ from interleaved runs (A B A B ...) so slow phases of a shared, noisy machine hi
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -148,6 +149,24 @@ def goal(description: str, value: float | None, target: float, *, at_most: bool)
         "comparison": "<=" if at_most else ">=",
         "met": met,
     }
+
+
+def noise_note(quick_n: int, full_n: int, what: str) -> str:
+    """How much noisier a ``--quick`` figure is than the full run's.
+
+    A median's standard error shrinks as ``1/sqrt(n)``, so with ``quick_n`` samples instead of
+    ``full_n`` a ratio's median moves about ``sqrt(full_n / quick_n)`` times as far from run to
+    run (docs/performance.md gives the measured spreads of both modes).
+
+    Example:
+        >>> noise_note(10, 100, "rounds")
+        '--quick: 10 rounds instead of 100: medians about 3.2x as noisy as the full run'
+    """
+    factor = math.sqrt(full_n / quick_n)
+    return (
+        f"--quick: {quick_n} {what} instead of {full_n}: medians about {factor:.1f}x as noisy "
+        "as the full run"
+    )
 
 
 def new_result(name: str, title: str, *, baseline: str, unit: str) -> dict[str, Any]:

@@ -82,7 +82,35 @@ FLUX1 = RandomFluxSizes(
 #: The tiny model's sizes with FLUX.1's structural knobs (2 VAE layers per block, 32 T5
 #: buckets): the CPU stand-in of :data:`FLUX1` for ``python -m benchmarks.gpu_truth --small``.
 SMALL = RandomFluxSizes(vae_layers_per_block=2, t5_relative_attention_num_buckets=32)
-SIZES: dict[str, RandomFluxSizes] = {"medium": MEDIUM, "large": LARGE, "flux1": FLUX1}
+#: The narrowest widths the components allow, keeping every block, layer and tensor: a
+#: "skeleton" loads with all of a pipeline's fixed costs (configs, module construction, one
+#: call per tensor, tokenizers, scheduler) and almost no bytes (``benchmarks/load.py``).
+_NARROW: dict[str, Any] = {
+    "num_attention_heads": 1,
+    "attention_head_dim": 16,
+    "axes_dims_rope": (4, 6, 6),
+    "vae_block_out_channels": (8, 8, 8, 8),
+    "vae_norm_num_groups": 4,
+    "clip_hidden_size": 16,
+    "clip_intermediate_size": 16,
+    "clip_num_attention_heads": 2,
+    "t5_d_model": 16,
+    "t5_d_kv": 8,
+    "t5_d_ff": 16,
+    "t5_num_heads": 2,
+}
+#: MEDIUM/LARGE's structure (4 + 8 transformer blocks...) at the narrowest widths (~3 MB).
+SKELETON = replace(MEDIUM, **_NARROW)
+#: FLUX.1's structure (19 + 38 transformer blocks, 24 T5 and 12 CLIP layers, the real vocab
+#: sizes) at the narrowest widths (~7 MB): the fixed cost of loading the real pipeline.
+FLUX1_SKELETON = replace(FLUX1, **_NARROW)
+SIZES: dict[str, RandomFluxSizes] = {
+    "medium": MEDIUM,
+    "large": LARGE,
+    "flux1": FLUX1,
+    "skeleton": SKELETON,
+    "flux1-skeleton": FLUX1_SKELETON,
+}
 # Bump when the build changes, so stale caches are rebuilt. 2: the builder moved to
 # jaguar_sdk.engine.tiny.build_random_flux_pipeline (its tokenizers: slightly larger vocabs).
 _FORMAT = 2

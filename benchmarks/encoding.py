@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ._common import goal, interleave, new_result, row
+from ._common import goal, interleave, new_result, noise_note, row
 
 NAME = "encoding"
 TITLE = "encode one image (time and size per format)"
@@ -158,5 +158,7 @@ def run(quick: bool = False, *, size: int = 1024, repeats: int | None = None) ->
     result["notes"].append(
         "ratio = variant time / default time in the same round; > 1 is slower than the default"
     )
+    if quick and repeats is None:
+        result["notes"].append(noise_note(5, 15, "rounds"))
     result["elapsed_s"] = time.perf_counter() - started
     return result

@@ -4,7 +4,7 @@
 generation that runs on its own on the server (``POST /v1/jobs``), on Modal (``.spawn()``, a
 ``FunctionCall``) or in-process (the service's job store). The handle only knows the job id, so
 a job submitted in one process can be picked up in another with :meth:`AsyncJob.from_id`.
-Backoff, deadline and progress bookkeeping are :class:`~jaguar_sdk._job_poller.JobPoller`'s.
+Long-poll, deadline and progress bookkeeping are :class:`~jaguar_sdk._job_poller.JobPoller`'s.
 """
 
 from __future__ import annotations
@@ -89,8 +89,34 @@ class AsyncJob:
         self.last_status = status
         return status
 
+    async def _follow(self, timeout: float | None, events: bool) -> AsyncIterator[ProgressEvent]:
+        """Long-poll the job's status until it ends; yield its new progress events.
+
+        With ``events`` each status call also returns as soon as there is a new event (to
+        follow the steps); without, only when the job ends (fewer calls).
+        """
+        poller = JobPoller(self.id, timeout)
+        while True:
+            wait = poller.next_wait()
+            plan = self._client._core.plan_job(
+                "job_status", self.id, wait=wait, after_events=poller.seen if events else None
+            )
+            status: JobStatus = await self._client._run(plan)
+            self.last_status = status
+            fresh = poller.new_events(status)
+            for event in fresh:
+                yield event
+            if status.done:
+                return
+            delay = poller.next_delay(fresh=bool(fresh))
+            if delay > 0:
+                await asyncio.sleep(delay)
+
     async def events(self, timeout: float | None = None) -> AsyncIterator[ProgressEvent]:
         """Yield the job's progress events in order, until it finishes.
+
+        Each status call is a long-poll: the backend answers as soon as there is a new event,
+        so events arrive as they happen, with no polling interval.
 
         Args:
             timeout: Seconds to follow the job, or ``None`` for no limit.
@@ -105,19 +131,16 @@ class AsyncJob:
             >>> async for event in job.events():  # doctest: +SKIP
             ...     print(event.stage, event.step, event.total_steps)
         """
-        poller = JobPoller(self.id, timeout)
-        while True:
-            status = await self.status()
-            for event in poller.new_events(status):
-                yield event
-            if status.done:
-                return
-            await asyncio.sleep(poller.next_delay())
+        async for event in self._follow(timeout, events=True):
+            yield event
 
     async def wait(
         self, timeout: float | None = None, *, on_progress: ProgressHandler | None = None
     ) -> JobStatus:
         """Wait until the job finishes.
+
+        The status call is a long-poll that the backend answers the moment the job ends
+        (a backend that cannot hold it is polled with a growing pause instead).
 
         Args:
             timeout: Seconds to wait, or ``None`` for no limit.
@@ -133,7 +156,7 @@ class AsyncJob:
             >>> (await job.wait(120, on_progress=print)).state  # doctest: +SKIP
             'succeeded'
         """
-        async for event in self.events(timeout):
+        async for event in self._follow(timeout, events=on_progress is not None):
             if on_progress is not None:
                 on_progress(event)
         return self.last_status

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying
 
 from . import _constants as C
-from ._core import ClientCore, ManyItem, Plan, ProgressBar
+from ._core import ClientCore, ManyItem, ManyPlan, Plan, ProgressBar
 from ._exceptions import JaguarError, JaguarTimeoutError, NotFoundError
 from ._inputs import resolve_image_urls, resolve_many_urls
 from ._job import Job
-from ._pool import map_bounded
+from ._pool import iter_bounded
 from ._request import GenerateRequest
 from ._results import GenerationResult, HealthStatus, ModelInfo
 from ._transports._base import Reply, SyncTransport
@@ -185,7 +186,18 @@ class JaguarClient:
 
     # --- operations --------------------------------------------------------------------------
     def _run(self, plan: Plan) -> Any:
-        reply: Reply = Retrying(**self._core.retry_kwargs)(self._send, plan)
+        # The first attempt runs outside tenacity (its loop is ~1% of a loopback call); a
+        # retryable failure hands the rest of the call over to it.
+        reply: Reply | None = None
+        pause = 0.0
+        try:
+            reply = self._send(plan)
+        except JaguarError as exc:
+            pause = self._core.policy.after_first_attempt(plan, exc)  # or raises
+        if reply is None:  # retried outside the except block: no chained tracebacks
+            time.sleep(pause)
+            retried: Reply = Retrying(**self._core.retry_kwargs)(self._send, plan)
+            reply = retried
         return self._core.parse(plan, reply)
 
     def _send(self, plan: Plan) -> Reply:
@@ -300,21 +312,24 @@ class JaguarClient:
         """Generate for many prompts concurrently; one result or one error per item, in order.
 
         Errors are returned in place, not raised, so one bad item never loses the others.
-        By default each item runs as a job (``submit``, then wait for it) where the transport
-        runs jobs (HTTP, Modal, in-process), so no item is bound by a web request's time limit;
-        an HTTP server without the job routes (404) is called directly instead.
+        Up to ``concurrency`` items are in flight at once, and the next starts the moment one
+        finishes, so the server always has work queued: from ``concurrency=2`` a batch runs at
+        the server's own pace (see ``docs/performance.md``). Each item is a direct
+        ``generate`` call by default, the cheapest way on every built-in transport.
 
         Args:
             prompts_or_requests: Prompts, :class:`GenerateRequest` objects, or dicts of request
                 fields.
             concurrency: Items in flight at once (threads sharing one connection pool).
-            progress: Show a tqdm progress bar: one tick per finished item, and the running
-                job's denoising step next to it (needs tqdm: the ``progress`` or ``engine``
-                extra).
-            use_jobs: ``True``: run every item as a job; ``False``: call ``generate`` per item;
-                ``None`` (default): jobs where the transport supports them. On jobs an item
-                waits up to its ``deadline`` (else ``timeout``, else the client's timeout),
-                then its job is cancelled and the item is a :class:`JaguarTimeoutError`.
+            progress: Show a tqdm progress bar: one tick per finished item, in the order they
+                finish, and on jobs the running job's step next to it (needs tqdm: the
+                ``progress`` or ``engine`` extra).
+            use_jobs: ``None`` (default): what the transport does best (direct calls on the
+                built-in ones); ``True``: run every item as a job (``submit``, a long-polled
+                wait, the result), e.g. behind a proxy that cuts long requests; ``False``:
+                direct calls. On jobs an item waits up to its ``deadline`` (else ``timeout``,
+                else the client's timeout), then its job is cancelled and the item is a
+                :class:`JaguarTimeoutError`.
             **options: Request fields for every item (``width``, ``seed``...; a dict item's own
                 fields win, a GenerateRequest is used as is) and call options (``timeout``,
                 ``deadline``, ``max_retries``, each per item).
@@ -326,59 +341,130 @@ class JaguarClient:
         Raises:
             TypeError: An unknown option, or a single string instead of a list.
             ValueError: ``concurrency`` below 1.
-            ConfigurationError: ``use_jobs=True`` on a transport without jobs, or
-                ``progress=True`` without tqdm installed.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
 
         Example:
             >>> results = client.generate_many(["a cat", "a dog"], width=512)
             ... # doctest: +SKIP
         """
-        fields, call_options = self._core.split_many_options(options)
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        jobs = [self._core.many_uses_jobs(use_jobs)]
-        wait_s = self._core.many_wait_s(call_options)
-        fields = resolve_image_urls(fields)
-        prepared = resolve_many_urls(prompts_or_requests)
-        items = self._core.normalise_items(prepared, fields)
-        bar = ProgressBar(len(items), progress)
+        prepared = resolve_many_urls(prompts_or_requests)  # image URLs: the client's
+        fields = resolve_image_urls(options)
+        batch = self._core.plan_many(
+            prepared, concurrency=concurrency, use_jobs=use_jobs, options=fields
+        )
+        done: dict[int, GenerationResult | JaguarError] = {}
+        for index, outcome in self._run_many(batch, progress):
+            done[index] = outcome
+        return [done[index] for index in range(len(batch.items))]
+
+    def generate_iter(
+        self,
+        prompts_or_requests: Iterable[ManyItem],
+        *,
+        concurrency: int = 4,
+        progress: bool = False,
+        use_jobs: bool | None = None,
+        **options: Unpack[GenerateManyOptions],
+    ) -> Iterator[tuple[int, GenerationResult | JaguarError]]:
+        """Like :meth:`generate_many`, but hand out each item the moment it finishes.
+
+        Yields ``(index, result or error)`` in the order items finish; ``index`` is the item's
+        place in ``prompts_or_requests``. Items that fail validation come first (they never
+        leave the client). Leaving the loop early stops starting new items.
+
+        Args:
+            prompts_or_requests: As for :meth:`generate_many`.
+            concurrency: Items in flight at once (threads sharing one connection pool).
+            progress: Show a tqdm progress bar (when tqdm is installed).
+            use_jobs: As for :meth:`generate_many`.
+            **options: As for :meth:`generate_many`.
+
+        Returns:
+            An iterator of ``(index, GenerationResult or JaguarError)`` pairs.
+
+        Raises:
+            TypeError: An unknown option, or a single string instead of a list (at the call,
+                before any item runs).
+            ValueError: ``concurrency`` below 1.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
+
+        Example:
+            >>> for index, outcome in client.generate_iter(prompts):  # doctest: +SKIP
+            ...     if isinstance(outcome, JaguarError):
+            ...         print(index, "failed:", outcome)
+            ...     else:
+            ...         outcome.save(f"out/{index}.jpg")
+        """
+        self._core.check_many(
+            prompts_or_requests, concurrency=concurrency, use_jobs=use_jobs, options=options
+        )
+        return self._iter_many(prompts_or_requests, concurrency, use_jobs, progress, options)
+
+    def _iter_many(
+        self,
+        items: Iterable[ManyItem],
+        concurrency: int,
+        use_jobs: bool | None,
+        progress: bool,
+        options: Mapping[str, Any],
+    ) -> Iterator[tuple[int, GenerationResult | JaguarError]]:
+        prepared = resolve_many_urls(items)  # image URLs are fetched by the client
+        fields = resolve_image_urls(options)
+        batch = self._core.plan_many(
+            prepared, concurrency=concurrency, use_jobs=use_jobs, options=fields
+        )
+        for outcome in self._run_many(batch, progress):
+            yield outcome
+
+    def _run_many(
+        self, batch: ManyPlan, progress: bool
+    ) -> Iterator[tuple[int, GenerationResult | JaguarError]]:
+        bar = ProgressBar(len(batch.items), progress)
+        jobs = [batch.jobs]  # a server without the job routes switches the rest to direct
+        options = batch.call_options
+
+        def direct(item: GenerateRequest) -> GenerationResult:
+            result: GenerationResult = self._run(self._core.plan_request(item, "generate", options))
+            return result
 
         def on_job(item: GenerateRequest) -> GenerationResult:
             try:
-                status = self._run(self._core.plan_request(item, "submit", call_options))
+                status = self._run(self._core.plan_request(item, "submit", options))
             except NotFoundError:
-                if use_jobs is not None:
+                if not batch.fall_back:
                     raise
-                jobs[0] = False  # a server without the job routes: call it directly
+                jobs[0] = False
                 return direct(item)
             job = Job(self, status)
             try:
-                job.wait(wait_s, on_progress=bar.note)
+                job.wait(batch.wait_s, on_progress=bar.note if bar.enabled else None)
             except JaguarTimeoutError:
                 with contextlib.suppress(JaguarError):
                     job.cancel()
                 raise
-            plan = self._core.plan_job("job_result", job.id, timeout=call_options.get("timeout"))
+            plan = self._core.plan_job("job_result", job.id, timeout=options.get("timeout"))
             result: GenerationResult = self._run(plan)
             return result
 
-        def direct(item: GenerateRequest) -> GenerationResult:
-            plan = self._core.plan_request(item, "generate", call_options)
-            result: GenerationResult = self._run(plan)
-            return result
-
-        def one(item: GenerateRequest | JaguarError) -> GenerationResult | JaguarError:
+        def one(item: GenerateRequest) -> GenerationResult | JaguarError:
             try:
-                if isinstance(item, JaguarError):
-                    return item
                 return on_job(item) if jobs[0] else direct(item)
             except JaguarError as exc:
                 return exc
-            finally:
-                bar.update(not isinstance(item, JaguarError))
 
+        valid: list[tuple[int, GenerateRequest]] = []
         try:
-            return map_bounded(one, items, concurrency)
+            for index, item in enumerate(batch.items):
+                if isinstance(item, JaguarError):
+                    bar.update(False)
+                    yield index, item
+                else:
+                    valid.append((index, item))
+            for position, outcome in iter_bounded(
+                one, [item for _, item in valid], batch.concurrency
+            ):
+                bar.update(not isinstance(outcome, JaguarError))
+                yield valid[position][0], outcome
         finally:
             bar.close()
 

@@ -70,6 +70,11 @@ JOB_TTL_S: Final = 3600.0
 JOB_MAX_ENTRIES: Final = 256
 #: Bytes of finished jobs' results the job store keeps; the oldest finished jobs go first.
 JOB_MAX_BYTES: Final = 256 * 1024 * 1024
+#: Longest ``?wait=`` a status call may ask for (a long-poll stays well under proxies' and
+#: Modal's 150 s web-request limits).
+JOB_WAIT_MAX_S: Final = 60.0
+#: How long the client asks the server to hold one status call (``?wait=``).
+JOB_LONG_POLL_S: Final = 20.0
 #: Webhook signature headers (HMAC-SHA256 over ``timestamp + "." + body``).
 HEADER_WEBHOOK_ID: Final = "Jaguar-Webhook-Id"
 HEADER_WEBHOOK_TIMESTAMP: Final = "Jaguar-Webhook-Timestamp"

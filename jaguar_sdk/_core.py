@@ -64,6 +64,7 @@ __all__ = [
     "ClientCore",
     "Flavour",
     "ManyItem",
+    "ManyPlan",
     "Plan",
     "ProgressBar",
     "RetryPolicy",
@@ -101,17 +102,40 @@ class Plan:
         max_retries: Retries allowed after the first attempt.
         deadline_s: The total deadline in seconds as the caller gave it, for messages.
         started: ``time.monotonic()`` when the call began.
+        attempts_before: Attempts made before tenacity took over (the first one).
     """
 
     call: Call
     max_retries: int
     deadline_s: float | None = None
     started: float = field(default_factory=time.monotonic)
+    attempts_before: int = 0
 
     @property
     def operation(self) -> Operation:
         """What the call does."""
         return self.call.operation
+
+
+@dataclass
+class ManyPlan:
+    """A validated batch of ``generate_many``/``generate_iter``.
+
+    Attributes:
+        items: One request per item, or the item's validation error in its place.
+        call_options: ``timeout``, ``deadline``, ``max_retries`` for every item.
+        jobs: Whether items run as jobs (else direct ``generate`` calls).
+        fall_back: Whether a server without the job routes (404) is then called directly.
+        wait_s: On jobs: how long an item waits for its job (``None``: no limit).
+        concurrency: Items in flight at once.
+    """
+
+    items: list[GenerateRequest | InvalidRequestError]
+    call_options: dict[str, Any]
+    jobs: bool
+    fall_back: bool
+    wait_s: float | None
+    concurrency: int
 
 
 # --- retry policy ----------------------------------------------------------------------------
@@ -143,13 +167,22 @@ def _plan_of(state: RetryCallState) -> Plan:
     return plan
 
 
+def _attempt(state: RetryCallState) -> int:
+    """The attempt's number, counting those made before tenacity took over (the clients run
+    the first attempt of every call outside it: see :meth:`RetryPolicy.after_first_attempt`)."""
+    plan = state.args[0] if state.args else None
+    return state.attempt_number + (plan.attempts_before if isinstance(plan, Plan) else 0)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how long to retry, as the pieces ``tenacity.Retrying`` takes.
 
     The pieces read the per-call budget (``max_retries``, deadline) from the :class:`Plan`
     passed as the retried function's first argument, so one policy serves every call of a
-    client, sync or async.
+    client, sync or async. The clients make each call's first attempt without tenacity
+    (its loop costs ~10 us a call, about 1% of a loopback round trip) and hand over to it
+    only after a failure, through :meth:`after_first_attempt`.
 
     Args:
         initial_backoff_s: Upper bound of the first wait (full jitter: uniform from 0).
@@ -166,6 +199,76 @@ class RetryPolicy:
     max_backoff_s: float = C.RETRY_MAX_BACKOFF_S
     retry_after_cap_s: float = C.RETRY_AFTER_CAP_S
 
+    # --- the rules, by attempt number ------------------------------------------------------
+    def delay(self, exc: BaseException | None, attempt: int) -> float:
+        """Seconds before the next attempt: Retry-After (capped) where the server gave one,
+        else full-jitter exponential backoff."""
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, (int, float)) and math.isfinite(retry_after):
+            return max(0.0, min(float(retry_after), self.retry_after_cap_s))
+        bound = min(self.max_backoff_s, self.initial_backoff_s * 2 ** max(0, attempt - 1))
+        return random.uniform(0.0, bound)
+
+    @staticmethod
+    def exhausted(plan: Plan, attempt: int, upcoming_sleep: float) -> bool:
+        """Whether to stop after ``attempt``: out of retries, or the wait would reach the
+        deadline."""
+        if attempt > plan.max_retries:
+            return True
+        left = plan.call.remaining()
+        return left is not None and left - upcoming_sleep < MIN_ATTEMPT_S
+
+    @staticmethod
+    def log_retry(plan: Plan, attempt: int, exc: BaseException | None, sleep: float) -> None:
+        """Log a retry at INFO (never a secret)."""
+        logger.info(
+            "%s attempt %d of %d failed with %s: %s; retrying in %.2fs [request_id=%s]",
+            plan.operation,
+            attempt,
+            plan.max_retries + 1,
+            type(exc).__name__,
+            getattr(exc, "message", exc),
+            sleep,
+            plan.call.request_id,
+        )
+
+    @staticmethod
+    def fail(plan: Plan, attempt: int, exc: BaseException) -> Any:
+        """Raise the last error, or a deadline timeout when the deadline cut the retries."""
+        if attempt <= plan.max_retries and plan.call.deadline is not None:
+            raise JaguarTimeoutError(
+                f"{plan.operation} did not finish within its deadline of {plan.deadline_s:g}s "
+                f"({attempt} attempt(s); last error: {type(exc).__name__}: "
+                f"{getattr(exc, 'message', exc)}). Raise deadline= or try again later.",
+                request_id=getattr(exc, "request_id", None) or plan.call.request_id,
+                code="deadline_exceeded",
+            ) from exc
+        logger.info(
+            "%s gave up after %d attempt(s) [request_id=%s]",
+            plan.operation,
+            attempt,
+            plan.call.request_id,
+        )
+        raise exc
+
+    def after_first_attempt(self, plan: Plan, exc: BaseException) -> float:
+        """Decide on a call's first attempt, made outside tenacity: the seconds to sleep
+        before tenacity makes the next ones (which then count from attempt 2).
+
+        Raises:
+            BaseException: ``exc`` when it is not retryable or no retry is left, or a
+                deadline :class:`JaguarTimeoutError`, as :meth:`give_up` would.
+        """
+        if not is_retryable(exc):
+            raise exc
+        sleep = self.delay(exc, 1)
+        if self.exhausted(plan, 1, sleep):
+            self.fail(plan, 1, exc)
+        self.log_retry(plan, 1, exc, sleep)
+        plan.attempts_before = 1
+        return sleep
+
+    # --- tenacity's pieces -------------------------------------------------------------------
     def retry(self, state: RetryCallState) -> bool:
         """tenacity ``retry``: retry transient failures only."""
         outcome = state.outcome
@@ -177,58 +280,22 @@ class RetryPolicy:
     def wait(self, state: RetryCallState) -> float:
         """tenacity ``wait``: Retry-After (capped) where the server gave one, else backoff."""
         exc = state.outcome.exception() if state.outcome is not None else None
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, (int, float)) and math.isfinite(retry_after):
-            return max(0.0, min(float(retry_after), self.retry_after_cap_s))
-        bound = min(
-            self.max_backoff_s,
-            self.initial_backoff_s * 2 ** max(0, state.attempt_number - 1),
-        )
-        return random.uniform(0.0, bound)
+        return self.delay(exc, _attempt(state))
 
     def stop(self, state: RetryCallState) -> bool:
         """tenacity ``stop``: out of retries, or the wait would reach the deadline."""
-        plan = _plan_of(state)
-        if state.attempt_number > plan.max_retries:
-            return True
-        left = plan.call.remaining()
-        return left is not None and left - state.upcoming_sleep < MIN_ATTEMPT_S
+        return self.exhausted(_plan_of(state), _attempt(state), state.upcoming_sleep)
 
     def before_sleep(self, state: RetryCallState) -> None:
         """tenacity ``before_sleep``: log the retry at INFO (never a secret)."""
-        plan = _plan_of(state)
         exc = state.outcome.exception() if state.outcome is not None else None
-        logger.info(
-            "%s attempt %d of %d failed with %s: %s; retrying in %.2fs [request_id=%s]",
-            plan.operation,
-            state.attempt_number,
-            plan.max_retries + 1,
-            type(exc).__name__,
-            getattr(exc, "message", exc),
-            state.upcoming_sleep,
-            plan.call.request_id,
-        )
+        self.log_retry(_plan_of(state), _attempt(state), exc, state.upcoming_sleep)
 
     def give_up(self, state: RetryCallState) -> Any:
         """tenacity ``retry_error_callback``: raise the last error, or a deadline timeout."""
-        plan = _plan_of(state)
         exc = state.outcome.exception() if state.outcome is not None else None
         assert exc is not None
-        if state.attempt_number <= plan.max_retries and plan.call.deadline is not None:
-            raise JaguarTimeoutError(
-                f"{plan.operation} did not finish within its deadline of {plan.deadline_s:g}s "
-                f"({state.attempt_number} attempt(s); last error: {type(exc).__name__}: "
-                f"{getattr(exc, 'message', exc)}). Raise deadline= or try again later.",
-                request_id=getattr(exc, "request_id", None) or plan.call.request_id,
-                code="deadline_exceeded",
-            ) from exc
-        logger.info(
-            "%s gave up after %d attempt(s) [request_id=%s]",
-            plan.operation,
-            state.attempt_number,
-            plan.call.request_id,
-        )
-        raise exc
+        return self.fail(_plan_of(state), _attempt(state), exc)
 
     def tenacity_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``."""
@@ -319,12 +386,17 @@ class ProgressBar:
         ConfigurationError: A bar is wanted and tqdm is not installed (the ``progress`` extra).
     """
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int | None, enabled: bool) -> None:
         self._bar: Any = None
         if not enabled:
             return
         tqdm = import_extra("tqdm.auto", "progress", what="A progress bar (progress=True)").tqdm
         self._bar = tqdm(total=total, desc="jaguar", unit="image")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a bar is shown."""
+        return self._bar is not None
 
     def update(self, ok: bool) -> None:
         """Count one finished item."""
@@ -531,7 +603,7 @@ class ClientCore:
         call = Call(
             operation=operation,
             request=request,
-            request_id=request_id or f"req_{uuid.uuid4().hex}",
+            request_id=request_id or f"req_{os.urandom(16).hex()}",  # 4x cheaper than uuid4
             idempotency_key=idempotency_key,
             connect_timeout=self.config.connect_timeout,
             read_timeout=read if read is not None else self.config.timeout,
@@ -644,8 +716,24 @@ class ClientCore:
         ``generate_many``), with a fresh idempotency key."""
         return self._plan(operation, request, idempotency_key=str(uuid.uuid4()), **call_options)
 
-    def plan_job(self, operation: Operation, job_id: str, *, timeout: float | None = None) -> Plan:
+    def plan_job(
+        self,
+        operation: Operation,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
+        after_events: int | None = None,
+    ) -> Plan:
         """Plan ``job_status``, ``job_result`` or ``job_cancel`` of one job.
+
+        Args:
+            operation: The job operation.
+            job_id: The job.
+            timeout: Read timeout of each attempt (default: the client's).
+            wait: ``job_status`` only: let the backend hold the answer this many seconds
+                until the job ends (a long-poll); the attempt's read timeout grows by as much.
+            after_events: With ``wait``: also answer once the job has more events than this.
 
         Raises:
             InvalidRequestError: ``job_id`` is not a non-empty string.
@@ -653,7 +741,12 @@ class ClientCore:
         if not isinstance(job_id, str) or not job_id.strip():
             raise InvalidRequestError("job_id: must be a non-empty string", field="job_id")
         plan = self._plan(operation, timeout=timeout)
-        plan.call = replace(plan.call, job_id=job_id)
+        read = plan.call.read_timeout
+        if wait is not None and read is not None:
+            read += wait
+        plan.call = replace(
+            plan.call, job_id=job_id, wait=wait, after_events=after_events, read_timeout=read
+        )
         return plan
 
     def plan_simple(
@@ -697,6 +790,57 @@ class ClientCore:
             )
         return self.split_options("generate_many", options)
 
+    def check_many(
+        self,
+        items: Any,
+        *,
+        concurrency: Any,
+        use_jobs: bool | None,
+        options: Mapping[str, Any],
+    ) -> None:
+        """The checks of :meth:`plan_many` that need neither the items' contents nor I/O
+        (``generate_iter`` makes them at the call, before it fetches any image URL).
+
+        Raises:
+            TypeError: An unknown option, one that must differ per item, or a single string.
+            ValueError: ``concurrency`` is not an integer >= 1.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
+        """
+        if isinstance(items, (str, bytes, GenerateRequest)):
+            raise TypeError("generate_many() takes a list of prompts or requests, not one")
+        self.split_many_options(options)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1 (got {concurrency!r})")
+        self.many_uses_jobs(use_jobs)
+
+    def plan_many(
+        self,
+        items: Iterable[ManyItem],
+        *,
+        concurrency: int,
+        use_jobs: bool | None,
+        options: Mapping[str, Any],
+    ) -> ManyPlan:
+        """Validate ``generate_many``/``generate_iter``'s arguments and every item, before any
+        network.
+
+        Raises:
+            TypeError: An unknown option, one that must differ per item, or a single string.
+            ValueError: ``concurrency`` is not an integer >= 1.
+            ConfigurationError: ``use_jobs=True`` on a transport without jobs.
+        """
+        self.check_many(items, concurrency=concurrency, use_jobs=use_jobs, options=options)
+        fields, call_options = self.split_many_options(options)
+        jobs = self.many_uses_jobs(use_jobs)
+        return ManyPlan(
+            items=self.normalise_items(items, fields),
+            call_options=call_options,
+            jobs=jobs,
+            fall_back=use_jobs is None,
+            wait_s=self.many_wait_s(call_options) if jobs else None,
+            concurrency=concurrency,
+        )
+
     def jobs_supported(self) -> bool:
         """Whether the transport runs jobs.
 
@@ -709,13 +853,20 @@ class ClientCore:
         return getattr(self.transport, "name", None) in JOB_TRANSPORTS
 
     def many_uses_jobs(self, use_jobs: bool | None) -> bool:
-        """Resolve ``generate_many``'s ``use_jobs``: ``None`` means "where supported".
+        """Resolve ``generate_many``'s ``use_jobs``: ``None`` means "what the transport does
+        best", its ``batch_via_jobs`` attribute (``False``, direct calls, when it has none).
+
+        Every built-in transport runs batches as direct calls: one round trip per item on
+        HTTP (the server queues them at its GPU lock), a spawned call awaited once on Modal,
+        a worker thread in-process; a job costs a submit, a status call and a result fetch
+        (``python -m benchmarks --only concurrency`` measures both).
 
         Raises:
             ConfigurationError: ``use_jobs=True`` on a transport without jobs.
         """
         if use_jobs is None:
-            return self.jobs_supported()
+            prefers = getattr(self.transport, "batch_via_jobs", False)
+            return prefers is True and self.jobs_supported()
         if use_jobs and not self.jobs_supported():
             raise ConfigurationError(
                 f"use_jobs=True, but the {getattr(self.transport, 'name', '?')!r} transport "

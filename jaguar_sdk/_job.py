@@ -86,8 +86,34 @@ class Job:
         self.last_status = status
         return status
 
+    def _follow(self, timeout: float | None, events: bool) -> Iterator[ProgressEvent]:
+        """Long-poll the job's status until it ends; yield its new progress events.
+
+        With ``events`` each status call also returns as soon as there is a new event (to
+        follow the steps); without, only when the job ends (fewer calls).
+        """
+        poller = JobPoller(self.id, timeout)
+        while True:
+            wait = poller.next_wait()
+            plan = self._client._core.plan_job(
+                "job_status", self.id, wait=wait, after_events=poller.seen if events else None
+            )
+            status: JobStatus = self._client._run(plan)
+            self.last_status = status
+            fresh = poller.new_events(status)
+            for event in fresh:
+                yield event
+            if status.done:
+                return
+            delay = poller.next_delay(fresh=bool(fresh))
+            if delay > 0:
+                time.sleep(delay)
+
     def events(self, timeout: float | None = None) -> Iterator[ProgressEvent]:
         """Yield the job's progress events in order, until it finishes.
+
+        Each status call is a long-poll: the backend answers as soon as there is a new event,
+        so events arrive as they happen, with no polling interval.
 
         Args:
             timeout: Seconds to follow the job, or ``None`` for no limit.
@@ -102,19 +128,16 @@ class Job:
             >>> for event in job.events():  # doctest: +SKIP
             ...     print(event.stage, event.step, event.total_steps)
         """
-        poller = JobPoller(self.id, timeout)
-        while True:
-            status = self.status()
-            for event in poller.new_events(status):
-                yield event
-            if status.done:
-                return
-            time.sleep(poller.next_delay())
+        for event in self._follow(timeout, events=True):
+            yield event
 
     def wait(
         self, timeout: float | None = None, *, on_progress: ProgressHandler | None = None
     ) -> JobStatus:
         """Block until the job finishes.
+
+        The status call is a long-poll that the backend answers the moment the job ends
+        (a backend that cannot hold it is polled with a growing pause instead).
 
         Args:
             timeout: Seconds to wait, or ``None`` for no limit.
@@ -130,7 +153,7 @@ class Job:
             >>> (job.wait(120, on_progress=print)).state  # doctest: +SKIP
             'succeeded'
         """
-        for event in self.events(timeout):
+        for event in self._follow(timeout, events=on_progress is not None):
             if on_progress is not None:
                 on_progress(event)
         return self.last_status

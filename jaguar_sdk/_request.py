@@ -334,13 +334,13 @@ class GenerateRequest(BaseModel):
         description="Inpainting: a mask of the same size as image; white areas are repainted, "
         "black areas kept.",
     )
-    strength: float = Field(
-        DEFAULT_STRENGTH,
+    strength: float | None = Field(
+        None,
         ge=MIN_STRENGTH,
         le=1.0,
         allow_inf_nan=False,
-        description="With image: how much to change it (1 repaints fully; 0.6 keeps the "
-        "layout). Runs about strength x steps denoising steps.",
+        description=f"With image: how much to change it (1 repaints fully; the default "
+        f"{DEFAULT_STRENGTH} keeps the layout). Runs about strength x steps denoising steps.",
     )
     loras: Annotated[list[LoraAdapter], Field(max_length=MAX_LORAS)] = Field(
         default_factory=list,
@@ -375,8 +375,10 @@ class GenerateRequest(BaseModel):
 
     @field_validator("strength")
     @classmethod
-    def _strength_needs_image(cls, value: float, info: ValidationInfo) -> float:
-        if info.data.get("image") is None:
+    def _strength_needs_image(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # None (also what a dump of a text-only request holds) means "the default, with an
+        # image": a request always survives model_dump() -> validate_request().
+        if value is not None and info.data.get("image") is None:
             raise ValueError("only applies with an image (image-to-image or inpainting)")
         return value
 
@@ -459,7 +461,7 @@ class GenerateParams(TypedDict, total=False):
     max_sequence_length: int
     image: ImageInput | None
     mask: ImageInput | None
-    strength: float
+    strength: float | None
     loras: list[LoraInput]
 
 
@@ -512,7 +514,7 @@ PARAM_NAMES: frozenset[str] = frozenset(GenerateParams.__annotations__)
 _RULES: dict[str, str] = {
     "image": image_rule(),
     "mask": "an image like image (PNG, JPEG or WebP, same bounds), of the same size as image",
-    "strength": f"a finite number from {MIN_STRENGTH} to 1, with an image",
+    "strength": f"null, or a finite number from {MIN_STRENGTH} to 1 with an image",
     "loras": f"a list of at most {MAX_LORAS} adapters, each {{repo: 'owner/name' (with "
     "weight_name, revision) or path: '<file>.safetensors' on the Volume, scale from "
     f"{MIN_LORA_SCALE:g} to {MAX_LORA_SCALE:g}}}, or the string 'owner/name[:scale]'",

@@ -14,6 +14,10 @@ Contract for implementers:
   :class:`ServerError` with status 502/503/504; the core decides whether to retry.
 - ``send`` must finish by ``call.deadline`` (a ``time.monotonic()`` value) where one is set,
   cancelling remote work that it started, and raise :class:`JaguarTimeoutError` if it cannot.
+- Optional attributes: ``supports_jobs`` (the transport runs ``submit`` and the ``job_*``
+  operations) and ``batch_via_jobs`` (``generate_many`` should run items as jobs by default
+  rather than as direct calls; ``False`` when absent). A ``job_status`` call with ``wait`` may
+  be held up to that many seconds until the job ends; answering at once is also correct.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ class Call:
         headers: Extra HTTP headers (ignored by non-HTTP transports).
         job_id: The job, for ``job_status``, ``job_result`` and ``job_cancel``.
         webhook_url: Where the server posts the signed result, for ``submit``.
+        wait: For ``job_status``: seconds the backend may hold the answer until the job ends
+            (a long-poll); ``None`` answers at once. A backend that cannot wait answers at once.
+        after_events: With ``wait``: also answer as soon as the job has more progress events
+            than this (the caller has seen that many); ``None`` waits for the end only.
     """
 
     operation: Operation
@@ -56,12 +64,14 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     job_id: str | None = None
     webhook_url: str | None = None
+    wait: float | None = None
+    after_events: int | None = None
 
     def to_plain(self) -> dict[str, Any]:
         """The plain-data payload of this call, as ``JaguarService.call_plain`` and the Modal
         ``JaguarModel`` methods take it: ``schema_version``, ``request_id``,
         ``idempotency_key``, plus ``request`` (only the fields the caller set, so the server's
-        defaults apply) and ``job_id`` when set."""
+        defaults apply), ``job_id``, ``wait`` and ``after`` when set."""
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "request_id": self.request_id,
@@ -71,6 +81,10 @@ class Call:
             payload["request"] = self.request.wire_fields()
         if self.job_id is not None:
             payload["job_id"] = self.job_id
+        if self.wait is not None:
+            payload["wait"] = self.wait
+            if self.after_events is not None:
+                payload["after"] = self.after_events
         return payload
 
     def remaining(self) -> float | None:

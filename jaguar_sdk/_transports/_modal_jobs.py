@@ -292,6 +292,8 @@ def run_job_operation(
     try:
         if call.operation == "job_cancel":
             state = cancel_call(fc, job_id, records)
+        elif call.operation == "job_status" and call.wait:
+            state = _wait_for_end(fc, job_id, records, call.wait)
         else:
             state = inspect_call(fc, job_id, records, want_result=call.operation == "job_result")
     except JaguarError:
@@ -312,6 +314,26 @@ def run_job_operation(
         else:
             raise
     return _job_reply(call, state, where=where)
+
+
+#: How often a long-polled status looks at the outcome record again.
+WAIT_POLL_S = 0.5
+
+
+def _wait_for_end(fc: Any, call_id: str, records: Any, wait_s: float) -> CallState:
+    """A status long-poll (``Call.wait``): look until the job ends or ``wait_s`` passes.
+
+    Modal has no "tell me when it ends" without the output (``FunctionCall.get`` downloads it),
+    so this reads the small outcome record again every :data:`WAIT_POLL_S`, inside this one
+    transport call: the caller's poller makes one call per ``wait_s``, not one per poll.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        state = inspect_call(fc, call_id, records, want_result=False)
+        left = deadline - time.monotonic()
+        if state.state != "running" or left <= 0:
+            return state
+        time.sleep(min(WAIT_POLL_S, left))
 
 
 def _job_reply(call: Call, state: CallState, *, where: str) -> Reply:

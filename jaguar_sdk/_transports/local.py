@@ -83,6 +83,9 @@ def _timed_out(call: Call, limit: float) -> JaguarTimeoutError:
 
 class _LocalBase:
     name = "local"
+    #: ``generate_many`` sends direct calls: a worker thread each, queued at the engine's lock;
+    #: a job adds a submit, a status call and a result fetch for the same throughput.
+    batch_via_jobs = False
 
     def __init__(self, service: JaguarService, *, model: str | None = None) -> None:
         self.service = service

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageOps
 
-from .._request import MAX_SIZE, MIN_SIZE, SIZE_MULTIPLE, GenerateRequest
+from .._request import DEFAULT_STRENGTH, MAX_SIZE, MIN_SIZE, SIZE_MULTIPLE, GenerateRequest
 from ._quiet import quiet_empty_fp32_warning
 
 __all__ = ["Inputs", "Mode", "derived_pipeline", "fit_size", "prepare_inputs"]
@@ -112,7 +112,7 @@ def prepare_inputs(request: GenerateRequest) -> Inputs:
         height,
         image=image,
         mask=mask,
-        strength=request.strength,
+        strength=request.strength if request.strength is not None else DEFAULT_STRENGTH,
     )
 
 

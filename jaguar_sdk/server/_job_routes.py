@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from fastapi import APIRouter, Request
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from .. import _constants as C
 from .._exceptions import InvalidRequestError
 from .._request import GenerateRequest, validate_request
 from .._results import GenerationResult, JobStatus
 from ..webhooks import MAX_WEBHOOK_URL_CHARS
 from ._errors import ErrorBody, request_id_of
 from ._form import multipart_schema, read_request_body
-from ._job_store import JobStore
+from ._job_store import JobStore, check_job_wait
 from ._routes import (
     ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -97,7 +101,10 @@ class JobBackend(Protocol):
     The default is the service's in-process :class:`~jaguar_sdk.server._job_store.JobStore`
     (:class:`StoreJobBackend`); the Modal deployment plugs in one that spawns the class method
     (``deploy/jobs.py``), so a job outlives the web request and any container answers for it.
-    The methods block; the routes call them in a worker thread.
+    The methods block; the routes call them in a worker thread. A backend may also have
+    ``wait(job_id, timeout, *, after_events=None) -> JobStatus`` (block until the job ends or
+    has more than ``after_events`` events): then ``GET /v1/jobs/{id}?wait=S`` long-polls;
+    without it that route answers at once and clients back off between polls.
 
     Example:
         >>> app = create_app(service, job_backend=MyBackend())  # doctest: +SKIP
@@ -175,6 +182,25 @@ class StoreJobBackend:
         """See :meth:`JobStore.cancel`."""
         return self.store.cancel(job_id)
 
+    def wait(
+        self, job_id: str, timeout: float | None, *, after_events: int | None = None
+    ) -> JobStatus:
+        """See :meth:`JobStore.wait` (the ``?wait=`` long-poll)."""
+        return self.store.wait(job_id, timeout, after_events=after_events)
+
+
+#: Long-polls held at once per app; more wait for a free thread (or their ``wait``).
+_MAX_WAITERS = 256
+
+
+def _wait_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The app's limiter for long-polls (made on first use: it needs the running loop)."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "jaguar_wait_limiter", None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(_MAX_WAITERS)
+        request.app.state.jaguar_wait_limiter = limiter
+    return limiter
+
 
 def job_backend_of(request: Request) -> JobBackend:
     """The app's job backend (``create_app(job_backend=...)``), else the service's store."""
@@ -243,12 +269,50 @@ def build_jobs_router() -> APIRouter:
     @operation_route(
         router,
         "job_status",
-        summary="A job's state and progress",
+        summary="A job's state and progress; `?wait=S` holds the answer until the job ends",
         response_model=JobStatus,
-        responses=_JOB_ERRORS,
+        responses={
+            **_JOB_ERRORS,
+            422: {"model": ErrorBody, "description": "`wait` or `after` out of range"},
+        },
     )
-    async def status(request: Request, job_id: str) -> Response:
-        return _json(await run_in_threadpool(job_backend_of(request).status, job_id))
+    async def status(
+        request: Request,
+        job_id: str,
+        wait: float | None = Query(
+            None,
+            ge=0,
+            le=C.JOB_WAIT_MAX_S,
+            allow_inf_nan=False,
+            description=(
+                f"Long-poll: hold the answer up to this many seconds (0-{C.JOB_WAIT_MAX_S:g}) "
+                "until the job has ended; answered at once when it already has."
+            ),
+        ),
+        after: int | None = Query(
+            None,
+            ge=0,
+            description=(
+                "With `wait`: also answer as soon as the job has more than this many progress "
+                "events (the number of events the caller has already seen)."
+            ),
+        ),
+    ) -> Response:
+        backend = job_backend_of(request)
+        waiter = getattr(backend, "wait", None)
+        if wait is None or waiter is None:  # a backend that cannot wait answers at once
+            if wait is not None:
+                check_job_wait(wait, after)
+            return _json(await run_in_threadpool(backend.status, job_id))
+        wait_s, seen = check_job_wait(wait, after)
+        # A long-poll blocks a worker thread on the store's condition; waits get their own
+        # limiter so they never take the threads that generation and the other routes use
+        # (starlette's run_in_threadpool shares anyio's default limiter of 40 threads).
+        status = await anyio.to_thread.run_sync(
+            functools.partial(waiter, job_id, wait_s, after_events=seen),
+            limiter=_wait_limiter(request),
+        )
+        return _json(status)
 
     @operation_route(
         router,

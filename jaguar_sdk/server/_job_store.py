@@ -11,6 +11,7 @@ This module never imports torch or an HTTP server; webhook delivery takes an inj
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -18,10 +19,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import _constants as C
 from .._exceptions import (
     GenerationError,
+    InvalidRequestError,
     JaguarError,
     JobCancelledError,
     JobPendingError,
@@ -33,7 +36,7 @@ from .._request import GenerateRequest
 from .._results import GenerationResult, JobState, JobStatus, ProgressEvent, WebhookDelivery
 from ._idempotency import fingerprint, key_reused, result_bytes
 
-__all__ = ["JobRecord", "JobStore", "Runner", "WebhookSender", "new_job_id"]
+__all__ = ["JobRecord", "JobStore", "Runner", "WebhookSender", "check_job_wait", "new_job_id"]
 
 logger = get_logger("jaguar_sdk.server._job_store")
 
@@ -44,6 +47,47 @@ WebhookSender = Callable[[str, JobStatus, GenerationResult | None], None]
 
 #: Most progress events kept per job (50 steps plus the other stages fit easily).
 _MAX_EVENTS = 128
+
+
+def check_job_wait(wait: Any, after: Any = None) -> tuple[float, int | None]:
+    """Validate the long-poll parameters of a status call.
+
+    Args:
+        wait: Seconds to hold the answer until the job ends (or has new events).
+        after: Progress events the caller has seen, or ``None`` to wait for the end only.
+
+    Returns:
+        ``(wait seconds, after)``.
+
+    Raises:
+        InvalidRequestError: ``wait`` is not a number from 0 to ``JOB_WAIT_MAX_S`` (60), or
+            ``after`` is not an integer >= 0; the field is named.
+
+    Example:
+        >>> check_job_wait("2.5", "3")
+        (2.5, 3)
+    """
+    try:
+        wait_s = float(wait)
+    except (TypeError, ValueError):
+        wait_s = math.nan
+    if isinstance(wait, bool) or not 0 <= wait_s <= C.JOB_WAIT_MAX_S:
+        raise InvalidRequestError(
+            f"wait: must be a number of seconds from 0 to {C.JOB_WAIT_MAX_S:g} (got {wait!r})",
+            field="wait",
+        )
+    if after is None:
+        return wait_s, None
+    try:
+        count = int(after)
+    except (TypeError, ValueError):
+        count = -1
+    if isinstance(after, (bool, float)) or count < 0:
+        raise InvalidRequestError(
+            f"after: must be an integer >= 0, the progress events already seen (got {after!r})",
+            field="after",
+        )
+    return wait_s, count
 
 
 def new_job_id() -> str:
@@ -299,15 +343,30 @@ class JobStore:
             assert job.error is not None
             raise job.error
 
-    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+    def wait(
+        self, job_id: str, timeout: float | None = None, *, after_events: int | None = None
+    ) -> JobStatus:
         """Block until the job finishes or ``timeout`` passes; returns its status either way.
+
+        Event-driven: the worker notifies the store's condition on every progress event and
+        when a job ends, so the answer leaves as soon as there is something new (the
+        ``?wait=`` long-poll of ``GET /v1/jobs/{id}`` and the in-process transport use it).
+
+        Args:
+            job_id: The job.
+            timeout: Seconds to wait at most, or ``None`` for no limit.
+            after_events: Also return as soon as the job has more than this many progress
+                events (the caller has seen that many); ``None``: wait for the end only.
 
         Raises:
             NotFoundError: Unknown or expired job.
         """
         end = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while not self._get(job_id).done:
+            while not self._closed:
+                job = self._get(job_id)
+                if job.done or (after_events is not None and len(job.events) > after_events):
+                    break
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -342,6 +401,7 @@ class JobStore:
         """Stop the worker after the running job; queued jobs stay queued (not run)."""
         with self._lock:
             self._closed = True
+            self._lock.notify_all()  # waiters answer now rather than at their timeout
         self._queue.put(None)
 
     # --- the worker ----------------------------------------------------------------------------

@@ -29,13 +29,14 @@ from .._request import GenerateRequest, validate_request
 from .._results import (
     GenerationResult,
     HealthStatus,
+    JobStatus,
     ModelInfo,
     ProgressEvent,
     check_schema_version,
 )
 from .._version import __version__
 from ._idempotency import IdempotencyStore, fingerprint
-from ._job_store import JobStore
+from ._job_store import JobStore, check_job_wait
 
 __all__ = ["EngineLike", "JaguarService", "ProgressCallback", "new_request_id"]
 
@@ -137,7 +138,7 @@ class JaguarService:
                 request_id=rid,
                 idempotency_key=p.get("idempotency_key"),
             ),
-            "job_status": lambda p, rid: self.jobs.status(str(p.get("job_id"))),
+            "job_status": lambda p, rid: self._job_status(p),
             "job_result": lambda p, rid: self.jobs.result(str(p.get("job_id"))),
             "job_cancel": lambda p, rid: self.jobs.cancel(str(p.get("job_id"))),
         }
@@ -309,6 +310,15 @@ class JaguarService:
                     max_bytes=self._max_job_bytes,
                 )
             return self._jobs
+
+    def _job_status(self, payload: dict[str, Any]) -> JobStatus:
+        """``job_status`` on plain data; ``wait`` (seconds) long-polls, as ``?wait=`` does."""
+        job_id = str(payload.get("job_id"))
+        wait = payload.get("wait")
+        if wait is None:
+            return self.jobs.status(job_id)
+        wait_s, after = check_job_wait(wait, payload.get("after"))
+        return self.jobs.wait(job_id, wait_s, after_events=after)
 
     def info(self) -> ModelInfo:
         """What is being served, with the ``info_extras`` hook's keys merged into ``extra``."""

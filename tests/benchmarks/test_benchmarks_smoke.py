@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import encoding, gpu
+from benchmarks import client_overhead, concurrency, encoding, gpu
 from benchmarks.__main__ import parse_args
 from benchmarks._common import format_table, goal, interleave, percentile, row
 
@@ -76,3 +76,31 @@ def test_cli_parses_subsets() -> None:
     assert args.names == ["encoding", "gpu"] and args.quick
     with pytest.raises(SystemExit):
         parse_args(["--only", "nope"])
+
+
+def test_concurrency_benchmark_structure() -> None:
+    result = concurrency.run(delay_s=0.002, rounds=1)
+    _check_result(result)
+    (local,) = result["sub_results"]
+    _check_result(local)
+    for record, transport in ((result, "http"), (local, "local")):
+        labels = [r["label"] for r in record["rows"]]
+        assert labels[0] == "in a row"
+        for c in concurrency.CONCURRENCIES:
+            assert f"generate_many c={c} default" in labels
+            assert f"generate_many c={c} jobs" in labels
+        assert all(r["vs_capacity"] > 0 for r in record["rows"])
+        assert [g["goal"].split(":")[0] for g in record["goals"]] == [transport, transport]
+
+
+def test_client_overhead_benchmark_structure() -> None:
+    result = client_overhead.run(quick=True, calls=30)
+    _check_result(result)
+    assert [r["label"] for r in result["rows"]][:2] == [
+        "raw httpx, same headers",
+        "JaguarClient.generate",
+    ]
+    (parts,) = result["sub_results"]
+    _check_result(parts)
+    assert any("idempotency" in r["label"] for r in parts["rows"])
+    assert any("noisy" in note for note in result["notes"])  # --quick says how noisy it is

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 
+import httpx
 import pytest
 
 from jaguar_sdk import (
@@ -330,3 +332,44 @@ def test_backoff_is_full_jitter_and_capped() -> None:
         assert max(waits) > bound * 0.5
     state.set_exception((RateLimitError, RateLimitError("x", retry_after=1000.0), None))
     assert policy.wait(state) == 60.0
+
+
+# --- the first attempt runs outside tenacity ------------------------------------------------------
+def test_attempts_are_counted_from_the_first_one(live, make_proxy, fast_retries, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="jaguar_sdk")
+    proxy = make_proxy(live.url, ["status:503:0"] * 5)
+    with client_for(proxy.url, max_retries=2) as client, pytest.raises(NotReadyError) as info:
+        client.generate("a cat", **SMALL)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("attempt 1 of 3 failed" in m for m in messages) == 1
+    assert sum("attempt 2 of 3 failed" in m for m in messages) == 1
+    assert sum("gave up after 3 attempt(s)" in m for m in messages) == 1
+    assert proxy.requests == 3
+    # The error raised is the last attempt's, not chained onto the first one's.
+    assert not isinstance(info.value.__context__, NotReadyError)
+
+
+def test_no_retry_left_after_the_first_attempt(live, make_proxy, fast_retries, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="jaguar_sdk")
+    proxy = make_proxy(live.url, ["status:503:0"])
+    with client_for(proxy.url, max_retries=0) as client, pytest.raises(NotReadyError):
+        client.generate("a cat", **SMALL)
+    assert proxy.requests == 1
+    assert any("gave up after 1 attempt(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_given_http_client_still_sends_the_standard_headers(live, make_proxy) -> None:
+    proxy = make_proxy(live.url, [])
+    with (
+        httpx.Client() as http,
+        JaguarClient(base_url=proxy.url, api_key=API_KEY, http_client=http) as client,
+    ):
+        client.health()
+    with client_for(proxy.url) as client:  # its own pool: the same headers, as defaults
+        client.health()
+    for headers in proxy.headers:
+        assert headers["user-agent"].startswith("jaguar-sdk/")
+        assert headers["x-jaguar-schema-version"] == "1"
+        assert headers["accept"] == "application/json"
+        assert headers["authorization"] == f"Bearer {API_KEY}"
+    assert len(proxy.headers) == 2

@@ -19,6 +19,8 @@ from tests.client.conftest import API_KEY
 _RENAMED = {"close": "aclose", "__enter__": "__aenter__", "__exit__": "__aexit__"}
 #: Return types that differ only by flavour (the job handles).
 _RETURN_TWINS = {"Job": "AsyncJob"}
+#: Methods that return an iterator (async iterator) instead of being awaited.
+_ITERATORS = {"generate_iter"}
 
 
 def _public(cls: type) -> dict[str, object]:
@@ -49,6 +51,10 @@ def test_sync_and_async_surfaces_match() -> None:
         returns_awaitable = inspect.iscoroutinefunction(twin)
         if name in ("local", "from_modal", "with_options", "__init__", "__repr__"):
             assert not returns_awaitable, name
+        elif name in _ITERATORS:  # checks its arguments at once, returns an (async) iterator
+            assert not returns_awaitable, name
+            assert sig.return_annotation.startswith("Iterator["), name
+            assert twin_sig.return_annotation == "Async" + sig.return_annotation, name
         else:
             assert returns_awaitable, name
             returns = _RETURN_TWINS.get(sig.return_annotation, sig.return_annotation)

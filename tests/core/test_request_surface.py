@@ -140,3 +140,16 @@ def test_a_strength_too_small_to_run_a_step_is_refused_by_name() -> None:
             validate_request({"prompt": "a", "image": image, "strength": strength})
         assert info.value.field == "strength" and "from 0.01 to 1" in info.value.message
     assert validate_request({"prompt": "a", "image": image, "strength": 0.01}).strength == 0.01
+
+
+def test_every_request_survives_its_own_dump() -> None:
+    # A full dump (what a 0.1.0-style client sends: every field, defaults included) must
+    # validate again; a text-only request once failed here on strength's default.
+    from jaguar_sdk import validate_request
+
+    for request in (
+        GenerateRequest(prompt="a cat"),
+        GenerateRequest(prompt="a cat", width=512, seed=3, loras=["owner/style:0.5"]),
+    ):
+        for mode in ("python", "json"):
+            assert validate_request(request.model_dump(mode=mode)) == request  # type: ignore[arg-type]

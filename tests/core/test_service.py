@@ -125,6 +125,30 @@ def test_store_is_bounded_and_expires():
     assert len(store._entries) <= 2
 
 
+def test_a_full_store_drops_the_oldest_finished_key_never_a_running_one():
+    store = IdempotencyStore(max_entries=3)
+    gate, started = threading.Event(), threading.Event()
+
+    def held() -> str:
+        started.set()
+        assert gate.wait(10)
+        return "a"
+
+    runner = threading.Thread(target=store.run, args=("a", held))
+    runner.start()
+    try:
+        assert started.wait(10)
+        store.run("b", lambda: "b")
+        store.run("c", lambda: "c")
+        store.run("d", lambda: "d")  # full: "a" is the oldest but still running
+        assert list(store._entries) == ["a", "c", "d"]
+    finally:
+        gate.set()
+        runner.join(10)
+    store.run("e", lambda: "e")
+    assert list(store._entries) == ["c", "d", "e"]  # now "a" is finished and the oldest
+
+
 def test_reload_swaps_only_when_the_new_engine_is_ready():
     engines = iter([StubEngine("old"), StubEngine("new", delay_s=0.0)])
     first = next(engines)

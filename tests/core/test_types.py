@@ -7,6 +7,7 @@ import json
 
 import pytest
 from PIL import Image
+from pydantic import ValidationError
 
 from jaguar_sdk import (
     GeneratedImage,
@@ -150,3 +151,8 @@ def test_json_uses_the_standard_base64_alphabet():
     assert GeneratedImage.model_validate_json(image.model_dump_json()).data == data
     urlsafe = base64.urlsafe_b64encode(data).decode()
     assert GeneratedImage.model_validate({**image.model_dump(), "data": urlsafe}).data == data
+    unpadded = base64.b64encode(b"ab").decode().rstrip("=")
+    assert GeneratedImage.model_validate({**image.model_dump(), "data": unpadded}).data == b"ab"
+    for bad in ("abc!", "YW Jj", "YQ==YQ==", "é"):
+        with pytest.raises(ValidationError, match="base64"):
+            GeneratedImage.model_validate({**image.model_dump(), "data": bad})

@@ -1,4 +1,4 @@
-"""``generate_many`` on jobs: every item submitted as a job and waited on, errors in place."""
+"""``generate_many``: direct calls by default, jobs (long-polled) on request, errors in place."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from jaguar_sdk import (
     InvalidRequestError,
     JaguarClient,
 )
+from jaguar_sdk._transports.http import HttpTransport
 from jaguar_sdk.server import create_app
 from jaguar_sdk.server._service import JaguarService
 from tests.jobs.conftest import SteppingEngine
@@ -25,19 +26,29 @@ ITEMS: list[Any] = ["one", {"prompt": "bad", "width": 65}, {"prompt": "three", "
 
 
 class Recorder:
-    """An ASGI wrapper that records ``(method, path)`` of every HTTP request."""
+    """An ASGI wrapper that records ``(method, path)`` and the query of every HTTP request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.seen: list[tuple[str, str]] = []
+        self.queries: list[tuple[str, str]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             self.seen.append((scope["method"], scope["path"]))
+            self.queries.append((scope["path"], scope["query_string"].decode()))
         await self.app(scope, receive, send)
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for seen in self.seen if seen == (method, path))
+
+    def status_polls(self) -> list[str]:
+        """The query strings of every ``GET /v1/jobs/{id}`` (status) request."""
+        return [
+            query
+            for path, query in self.queries
+            if path.startswith("/v1/jobs/") and path.count("/") == 3
+        ]
 
 
 @pytest.fixture
@@ -58,20 +69,49 @@ def _check(out: list[Any]) -> None:
     assert isinstance(out[3], GenerationResult) and out[3].seed == 1
 
 
-def test_generate_many_runs_each_item_as_a_job(served: tuple[Recorder, LiveServer]) -> None:
+def test_generate_many_calls_generate_directly_by_default(
+    served: tuple[Recorder, LiveServer],
+) -> None:
     recorder, server = served
     with JaguarClient(base_url=server.url) as client:
         out = client.generate_many(ITEMS, concurrency=2, seed=1, **SMALL)
     _check(out)
-    assert recorder.count("POST", "/v1/jobs") == 3  # the bad item never left the client
+    assert recorder.count("POST", "/v1/generate") == 3  # the bad item never left the client
+    assert recorder.count("POST", "/v1/jobs") == 0
+
+
+def test_generate_many_on_jobs_waits_with_one_long_poll_per_job(
+    served: tuple[Recorder, LiveServer],
+) -> None:
+    recorder, server = served
+    with JaguarClient(base_url=server.url) as client:
+        out = client.generate_many(ITEMS, concurrency=2, use_jobs=True, seed=1, **SMALL)
+    _check(out)
+    assert recorder.count("POST", "/v1/jobs") == 3
     assert recorder.count("POST", "/v1/generate") == 0
     results = [path for method, path in recorder.seen if path.endswith("/result")]
     assert len(results) == 3
+    # Event-driven: each job's one status call is held by the server until the job ends
+    # (no progress bar: no `after`), so there is no polling loop at all.
+    polls = recorder.status_polls()
+    assert len(polls) == 3
+    assert all(query.startswith("wait=") and "after=" not in query for query in polls)
 
 
-def test_async_generate_many_runs_each_item_as_a_job(
-    served: tuple[Recorder, LiveServer],
-) -> None:
+def test_async_generate_many_on_jobs(served: tuple[Recorder, LiveServer]) -> None:
+    recorder, server = served
+
+    async def main() -> list[Any]:
+        async with AsyncJaguarClient(base_url=server.url) as client:
+            return await client.generate_many(ITEMS, concurrency=2, use_jobs=True, seed=1, **SMALL)
+
+    _check(asyncio.run(main()))
+    assert recorder.count("POST", "/v1/jobs") == 3
+    assert recorder.count("POST", "/v1/generate") == 0
+    assert len(recorder.status_polls()) == 3
+
+
+def test_async_generate_many_calls_generate_directly(served: tuple[Recorder, LiveServer]) -> None:
     recorder, server = served
 
     async def main() -> list[Any]:
@@ -79,8 +119,8 @@ def test_async_generate_many_runs_each_item_as_a_job(
             return await client.generate_many(ITEMS, concurrency=2, seed=1, **SMALL)
 
     _check(asyncio.run(main()))
-    assert recorder.count("POST", "/v1/jobs") == 3
-    assert recorder.count("POST", "/v1/generate") == 0
+    assert recorder.count("POST", "/v1/generate") == 3
+    assert recorder.count("POST", "/v1/jobs") == 0
 
 
 def test_use_jobs_false_calls_generate_directly(served: tuple[Recorder, LiveServer]) -> None:
@@ -101,6 +141,18 @@ def test_progress_bar_counts_finished_items(
     assert "4/4" in capsys.readouterr().err
 
 
+def test_progress_bar_on_jobs_follows_the_steps(
+    served: tuple[Recorder, LiveServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder, server = served
+    with JaguarClient(base_url=server.url) as client:
+        client.generate_many(ITEMS, progress=True, use_jobs=True, seed=1, **SMALL)
+    assert "4/4" in capsys.readouterr().err
+    # With a bar, each status call also returns at the job's next progress event.
+    assert recorder.status_polls()
+    assert all("wait=" in query and "after=" in query for query in recorder.status_polls())
+
+
 def test_a_job_past_its_wait_is_cancelled_and_times_out() -> None:
     engine = SteppingEngine(hold_at_step=1)
     service = JaguarService(lambda: engine, max_jobs=16)
@@ -108,7 +160,7 @@ def test_a_job_past_its_wait_is_cancelled_and_times_out() -> None:
     try:
         with LiveServer(create_app(service)) as server:
             with JaguarClient(base_url=server.url) as client:
-                out = client.generate_many(["slow"], deadline=0.5, **SMALL)
+                out = client.generate_many(["slow"], deadline=0.5, use_jobs=True, **SMALL)
             engine.release()
             assert out[0].__class__.__name__ == "JaguarTimeoutError"
             (job,) = service.jobs._jobs.values()  # the store's only job
@@ -146,13 +198,29 @@ class NoJobRoutes(Recorder):
         await super().__call__(scope, receive, send)
 
 
+class JobsFirst(HttpTransport):
+    """An HTTP transport that prefers jobs for batches (``batch_via_jobs = True``)."""
+
+    batch_via_jobs = True
+
+
+def test_a_transport_that_prefers_jobs_gets_them_by_default(
+    served: tuple[Recorder, LiveServer],
+) -> None:
+    recorder, server = served
+    with JaguarClient(transport=JobsFirst(server.url)) as client:
+        _check(client.generate_many(ITEMS, concurrency=2, seed=1, **SMALL))
+    assert recorder.count("POST", "/v1/jobs") == 3
+    assert recorder.count("POST", "/v1/generate") == 0
+
+
 def test_a_server_without_job_routes_is_called_directly() -> None:
     service = JaguarService(lambda: SteppingEngine(), max_jobs=16)
     service.start()
     recorder = NoJobRoutes(create_app(service))
     try:
-        with LiveServer(recorder) as server, JaguarClient(base_url=server.url) as client:
-            _check(client.generate_many(ITEMS, concurrency=1, seed=1, **SMALL))
+        with LiveServer(recorder) as server, JaguarClient(transport=JobsFirst(server.url)) as c:
+            _check(c.generate_many(ITEMS, concurrency=1, seed=1, **SMALL))
     finally:
         service.close()
     assert recorder.count("POST", "/v1/jobs") == 1  # learnt once, then direct calls

@@ -136,3 +136,53 @@ def test_async_client_over_modal_jobs(standin: StandInCls) -> None:
     result, job_id = asyncio.run(go())
     assert result.seed == 8
     assert standin.modal.calls[job_id].downloads == 1
+
+
+def test_waiting_on_a_modal_job_is_one_status_call_and_no_download(
+    standin: StandInCls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from jaguar_sdk._transports import _modal_jobs
+
+    statuses: list[float | None] = []
+    original = _modal_jobs.run_job_operation
+
+    def counting(call: Any, *args: Any, **kwargs: Any) -> Any:
+        if call.operation == "job_status":
+            statuses.append(call.wait)
+        return original(call, *args, **kwargs)
+
+    monkeypatch.setattr(_modal_jobs, "run_job_operation", counting)
+    monkeypatch.setattr("jaguar_sdk._transports.modal.run_job_operation", counting)
+    standin.modal.gate.clear()  # the spawned call waits, like a queued input
+    with JaguarClient(transport=ModalTransport()) as client:
+        job = client.submit("a jaguar", **SMALL)
+        threading.Timer(0.3, standin.modal.gate.set).start()  # ends while the status call waits
+        assert job.wait(60).state == "succeeded"
+        call = standin.modal.calls[job.id]
+    # One long-polled status call (it re-read the outcome record inside) and no image bytes.
+    assert len(statuses) == 1 and (statuses[0] or 0) > 0
+    assert call.downloads == 0
+
+
+def test_modal_batches_are_direct_calls_by_default(
+    standin: StandInCls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jaguar_sdk._transports import _modal_jobs
+
+    job_calls: list[str] = []
+    original = _modal_jobs.run_job_operation
+
+    def counting(call: Any, *args: Any, **kwargs: Any) -> Any:
+        job_calls.append(call.operation)
+        return original(call, *args, **kwargs)
+
+    monkeypatch.setattr("jaguar_sdk._transports.modal.run_job_operation", counting)
+    with JaguarClient(transport=ModalTransport()) as client:
+        out = client.generate_many(["a", "b"], seed=4, **SMALL)
+        assert all(isinstance(r, GenerationResult) and r.seed == 4 for r in out)
+        assert job_calls == []  # each item spawned and awaited once: no job calls by id
+        on_jobs = client.generate_many(["c"], seed=4, use_jobs=True, **SMALL)
+    assert isinstance(on_jobs[0], GenerationResult)
+    assert "job_status" in job_calls and "job_result" in job_calls
