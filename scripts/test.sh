@@ -9,4 +9,6 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-.venv/bin/pytest -q "$@"
+# One worker per core, at most 4 (pytest-xdist); each worker builds its own session fixtures
+# (the tiny model, about 1 s). Pass -n 0 to run in one process.
+.venv/bin/pytest -q -n auto --maxprocesses=4 "$@"
