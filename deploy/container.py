@@ -141,11 +141,16 @@ class ModelContainer:
         if s.on_missing_weights != "download":
             raise WeightsMissingError(missing_message(s))
         answer = self._run_weights_function(False)
-        got = find_weights(store, s, self._volume_reload)
-        if got is None:
-            raise WeightsMissingError(missing_message(s))
+        got = self._find_or_fail(store)
         self.revision_current = got.revision
         return got, str(answer.get("source") or "volume")
+
+    def _find_or_fail(self, store: WeightStore) -> EnsureResult:
+        """The weights on the Volume (:func:`find_weights`), else the missing-weights error."""
+        got = find_weights(store, self.settings, self._volume_reload)
+        if got is None:
+            raise WeightsMissingError(missing_message(self.settings))
+        return got
 
     def _load(self, got: EnsureResult, source: str) -> Engine:
         from jaguar_sdk.engine import Engine
@@ -185,10 +190,8 @@ class ModelContainer:
         self._require_gpu()
         engine = self._current_engine()
         reread = time.perf_counter()
-        got = find_weights(self._open_store(), s, self._volume_reload)
+        got = self._find_or_fail(self._open_store())
         self.timings["reread_s"] = time.perf_counter() - reread
-        if got is None:
-            raise WeightsMissingError(missing_message(s))
         self.revision_current = got.revision
         if got.revision != engine.model_ref.revision:
             logger.info(
@@ -235,9 +238,7 @@ class ModelContainer:
         """``reload``: the weights function verifies every byte (and repairs), then a fresh engine
         is loaded; the service keeps serving the old one until it is swapped in."""
         answer = self._run_weights_function(True)
-        got = find_weights(self._open_store(), self.settings, self._volume_reload)
-        if got is None:
-            raise WeightsMissingError(missing_message(self.settings))
+        got = self._find_or_fail(self._open_store())
         source = str(answer.get("source") or "volume")
         engine = self._load(got, source)
         self._to_device(engine)

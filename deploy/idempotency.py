@@ -17,7 +17,7 @@ key is treated as new (its entry is dropped first, so the next claim can write).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jaguar_sdk.server import key_reused
@@ -101,3 +101,33 @@ class SharedIdempotency:
             await self._state.put.aio(name, entry)
             return call_id
         return winner
+
+    async def spawn_once(
+        self, scope: str, key: str, fingerprint: str, spawn: Callable[[], Awaitable[Any]]
+    ) -> tuple[str, bool]:
+        """The call ``key`` points at, spawned by this request when the key is new.
+
+        Args:
+            scope: As in :meth:`find`.
+            key: The client's ``Idempotency-Key``.
+            fingerprint: The request's fingerprint.
+            spawn: Spawns the call (``method.spawn.aio(payload)``) and returns its
+                ``FunctionCall``; only called when no earlier request holds the key.
+
+        Returns:
+            ``(call_id, fresh)``: ``fresh`` when this request's spawn is the key's call. A spawn
+            that loses the race to claim the key is cancelled, and the winner's id returned.
+
+        Raises:
+            InvalidRequestError: The earlier request under this key was another request.
+        """
+        found = await self.find(scope, key, fingerprint)
+        if found is not None:
+            return found, False
+        fc = await spawn()
+        call_id = str(fc.object_id)
+        winner = await self.claim(scope, key, call_id, fingerprint)
+        if winner != call_id:  # another container claimed the key first
+            await fc.cancel.aio()
+            return winner, False
+        return call_id, True

@@ -126,19 +126,13 @@ class ModalJobBackend:
     async def _spawn(
         self, payload: dict[str, Any], key: str | None, digest: str
     ) -> tuple[str, bool]:
+        def spawn() -> Any:
+            return self._gpu().generate.spawn.aio(payload)
+
         if key is not None:
-            found = await self._keys.find("job", key, digest)
-            if found is not None:
-                return found, False
-        fc = await self._gpu().generate.spawn.aio(payload)
-        call_id = str(fc.object_id)
-        if key is None:
-            return call_id, True
-        winner = await self._keys.claim("job", key, call_id, digest)
-        if winner != call_id:  # another container claimed the key first
-            await fc.cancel.aio()
-            return winner, False
-        return call_id, True
+            return await self._keys.spawn_once("job", key, digest, spawn)
+        fc = await spawn()
+        return str(fc.object_id), True
 
     def status(self, job_id: str) -> JobStatus:
         """``running`` while the call runs, then ``succeeded``, ``failed`` or ``cancelled``.

@@ -254,7 +254,7 @@ class DeploySettings:
             _fail(n["hf_secret"], self.hf_secret, "a Modal secret name, or '' for none")
         if self.web_auth == "token" and not _NAME_RE.match(self.token_secret):
             _fail(n["token_secret"], self.token_secret, "a Modal secret name")
-        if self.fp8 and self.gpu.split(":")[0].rstrip("!") in _NO_FP8_GPUS:
+        if self.fp8 and self.gpu_type.rstrip("!") in _NO_FP8_GPUS:
             _fail(n["fp8"], "true", f"false on {self.gpu} (no fp8 tensor cores)")
         if self.snapshot == "gpu" and self.gpu_count > 1:
             _fail(n["snapshot"], self.snapshot, "'cpu' or 'off' with several GPUs")

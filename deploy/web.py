@@ -149,13 +149,10 @@ class RemoteService(JaguarService):
         method = self._gpu().generate
         if key is None:
             return await method.remote.aio(payload)
-        call_id = await self._keys.find("generate", key, digest)
-        if call_id is None:
-            fc = await method.spawn.aio(payload)
-            call_id = await self._keys.claim("generate", key, fc.object_id, digest)
-            if call_id != fc.object_id:  # another container claimed the key first
-                await fc.cancel.aio()
-        else:
+        call_id, fresh = await self._keys.spawn_once(
+            "generate", key, digest, lambda: method.spawn.aio(payload)
+        )
+        if not fresh:
             logger.info("idempotency key seen before; waiting on call %s", call_id)
         return await modal.FunctionCall.from_id(call_id).get.aio()
 

@@ -31,13 +31,6 @@ TORCHVISION_FALLBACK = "requires torchvision (not installed); falling back to"
 _IMPORT_UTILS_LOGGER = "transformers.utils.import_utils"
 
 
-class _TorchvisionFallbackFilter(logging.Filter):
-    """Drops the torchvision fallback warning; every other record passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return TORCHVISION_FALLBACK not in record.getMessage()
-
-
 class _DropFilter(logging.Filter):
     """Drops the records whose message contains one of ``fragments``; every other passes."""
 
@@ -110,10 +103,5 @@ def flux_pipeline_class() -> Any:
     one logger that emits them, matches only that message, and is removed afterwards: other
     warnings, and this one for anyone else's import, still show.
     """
-    logger = logging.getLogger(_IMPORT_UTILS_LOGGER)
-    only_this = _TorchvisionFallbackFilter()
-    logger.addFilter(only_this)
-    try:
+    with drop_log_records({_IMPORT_UTILS_LOGGER: (TORCHVISION_FALLBACK,)}):
         return importlib.import_module("diffusers").FluxPipeline
-    finally:
-        logger.removeFilter(only_this)
