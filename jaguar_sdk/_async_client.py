@@ -352,15 +352,12 @@ class AsyncJaguarClient:
             >>> results = await client.generate_many(["a cat", "a dog"], width=512)
             ... # doctest: +SKIP
         """
-        prepared = await aresolve_many_urls(prompts_or_requests)  # image URLs: the client's
-        fields = await aresolve_image_urls(options)
-        batch = self._core.plan_many(
-            prepared, concurrency=concurrency, use_jobs=use_jobs, options=fields
-        )
         done: dict[int, GenerationResult | JaguarError] = {}
-        async for index, outcome in self._run_many(batch, progress):
+        async for index, outcome in self._iter_many(
+            prompts_or_requests, concurrency, use_jobs, progress, options
+        ):
             done[index] = outcome
-        return [done[index] for index in range(len(batch.items))]
+        return [done[index] for index in range(len(done))]  # every item is answered once
 
     def generate_iter(
         self,

@@ -347,15 +347,12 @@ class JaguarClient:
             >>> results = client.generate_many(["a cat", "a dog"], width=512)
             ... # doctest: +SKIP
         """
-        prepared = resolve_many_urls(prompts_or_requests)  # image URLs: the client's
-        fields = resolve_image_urls(options)
-        batch = self._core.plan_many(
-            prepared, concurrency=concurrency, use_jobs=use_jobs, options=fields
-        )
         done: dict[int, GenerationResult | JaguarError] = {}
-        for index, outcome in self._run_many(batch, progress):
+        for index, outcome in self._iter_many(
+            prompts_or_requests, concurrency, use_jobs, progress, options
+        ):
             done[index] = outcome
-        return [done[index] for index in range(len(batch.items))]
+        return [done[index] for index in range(len(done))]  # every item is answered once
 
     def generate_iter(
         self,

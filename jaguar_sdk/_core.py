@@ -894,13 +894,9 @@ class ClientCore:
 
         A string is a prompt; a dict holds request fields; ``fields`` fill in what a dict does
         not set; a :class:`GenerateRequest` is used as is; an :class:`InvalidRequestError` (an
-        item whose image URL could not be fetched) stays in place.
-
-        Raises:
-            TypeError: ``items`` is a single string (a common slip) instead of a list.
+        item whose image URL could not be fetched) stays in place. ``items`` is a list of items
+        (:meth:`check_many`, run first by :meth:`plan_many`, refuses a single string).
         """
-        if isinstance(items, (str, bytes, GenerateRequest)):
-            raise TypeError("generate_many() takes a list of prompts or requests, not one")
         out: list[GenerateRequest | InvalidRequestError] = []
         for item in items:
             try:

@@ -276,9 +276,9 @@ def _next_url(field: str, url: str, response: httpx.Response) -> str | None:
     return None
 
 
-def _append(field: str, url: str, chunks: list[bytes], chunk: bytes) -> None:
-    chunks.append(chunk)
-    if sum(len(c) for c in chunks) > MAX_INPUT_IMAGE_BYTES:
+def _append(field: str, url: str, body: bytearray, chunk: bytes) -> None:
+    body.extend(chunk)
+    if len(body) > MAX_INPUT_IMAGE_BYTES:
         raise _url_error(field, url, f"more than {MAX_INPUT_IMAGE_BYTES} bytes")
 
 
@@ -305,10 +305,10 @@ def fetch_image_url(url: str, field: str = "image") -> bytes:
                 with client.stream("GET", url) as response:
                     target = _next_url(field, url, response)
                     if target is None:
-                        chunks: list[bytes] = []
+                        body = bytearray()
                         for chunk in response.iter_bytes():
-                            _append(field, url, chunks, chunk)
-                        return b"".join(chunks)
+                            _append(field, url, body, chunk)
+                        return bytes(body)
             except httpx.HTTPError as exc:
                 raise _url_error(field, url, f"{type(exc).__name__}: {exc}") from None
             url = target
@@ -324,10 +324,10 @@ async def afetch_image_url(url: str, field: str = "image") -> bytes:
                 async with client.stream("GET", url) as response:
                     target = _next_url(field, url, response)
                     if target is None:
-                        chunks: list[bytes] = []
+                        body = bytearray()
                         async for chunk in response.aiter_bytes():
-                            _append(field, url, chunks, chunk)
-                        return b"".join(chunks)
+                            _append(field, url, body, chunk)
+                        return bytes(body)
             except httpx.HTTPError as exc:
                 raise _url_error(field, url, f"{type(exc).__name__}: {exc}") from None
             url = target
