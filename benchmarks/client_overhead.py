@@ -34,6 +34,16 @@ PROMPT = "white cat holding a sign reading Scuffed"
 FULL_CALLS, QUICK_CALLS = 1000, 100
 
 
+def _same_headers() -> dict[str, str]:
+    """The headers ``JaguarClient`` sends with a call, fresh ids included (the raw baseline's)."""
+    return {
+        "Accept": "application/json",
+        "X-Jaguar-Schema-Version": "1",
+        "X-Request-ID": f"req_{uuid.uuid4().hex}",
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
+
+
 def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
     """Measure per-call latency of the SDK client and of raw httpx, interleaved call by call.
 
@@ -61,14 +71,6 @@ def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
         NAME, TITLE, baseline="raw httpx.Client.post, same headers, + json + b64decode", unit="ms"
     )
 
-    def same_headers() -> dict[str, str]:
-        return {
-            "Accept": "application/json",
-            "X-Jaguar-Schema-Version": "1",
-            "X-Request-ID": f"req_{uuid.uuid4().hex}",
-            "Idempotency-Key": str(uuid.uuid4()),
-        }
-
     with fake_server(0.0) as url, httpx.Client(base_url=url, timeout=30.0) as raw:
         client = JaguarClient(base_url=url)
         try:
@@ -91,7 +93,7 @@ def run(quick: bool = False, *, calls: int | None = None) -> dict[str, Any]:
 
             samples, cpu = _interleave_calls(
                 {
-                    "raw httpx, same headers": raw_call(same_headers),
+                    "raw httpx, same headers": raw_call(_same_headers),
                     "JaguarClient.generate": client_call,
                     "raw httpx, no extra headers (reference)": raw_call(None),
                 },
@@ -222,12 +224,7 @@ def parts(body: bytes, headers: dict[str, str], *, quick: bool = False) -> dict[
         response = mock.post(
             "http://bench/v1/generate",
             json=payload,
-            headers={
-                "Accept": "application/json",
-                "X-Jaguar-Schema-Version": "1",
-                "X-Request-ID": f"req_{uuid.uuid4().hex}",
-                "Idempotency-Key": str(uuid.uuid4()),
-            },
+            headers=_same_headers(),
         )
         response.raise_for_status()
         base64.b64decode(response.json()["images"][0]["data"])

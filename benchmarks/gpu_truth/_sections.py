@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._measure import (
+    ACHIEVABLE_TFLOPS,
     GB,
     count_stage_flops,
     is_cuda,
@@ -113,16 +114,24 @@ def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
     return value, time.perf_counter() - started
 
 
+def _timed_calls(call: Callable[[int], Any], n: int) -> tuple[list[Any], list[float]]:
+    """``call(0)`` ... ``call(n - 1)``, each timed: their results' ``timings`` and wall seconds."""
+    timings, walls = [], []
+    for index in range(n):
+        result, wall = _timed(lambda i=index: call(i))
+        timings.append(result.timings)
+        walls.append(wall)
+    return timings, walls
+
+
 def _engine_variant(state: State, engine: Any, variant: str) -> dict[str, Any]:
     """First call apart, then ``reps`` timed calls through ``engine.generate``."""
     cfg = state.cfg
     request = _request(cfg)
     first, first_wall = _timed(lambda: engine.generate(request, request_id="first"))
-    timings, walls = [], []
-    for index in range(cfg.reps):
-        result, wall = _timed(lambda i=index: engine.generate(request, request_id=f"timed-{i}"))
-        timings.append(result.timings)
-        walls.append(wall)
+    timings, walls = _timed_calls(
+        lambda i: engine.generate(request, request_id=f"timed-{i}"), cfg.reps
+    )
     image = first.images[0]
     row = variant_row(
         variant,
@@ -231,8 +240,9 @@ def floor(state: State) -> dict[str, Any]:
         "image_flops": image_flops,
         "floors": floors,
         "summary": f"{image_flops / 1e12:.4g} TFLOP per image -> floor "
-        f"{floors['image_s']:.3g} s at 798 TFLOP/s (text {floors['text_encode_s']:.3g} s, "
-        f"denoise {floors['denoise_s']:.3g} s, decode {floors['decode_s']:.3g} s)",
+        f"{floors['image_s']:.3g} s at {ACHIEVABLE_TFLOPS:g} TFLOP/s "
+        f"(text {floors['text_encode_s']:.3g} s, denoise {floors['denoise_s']:.3g} s, "
+        f"decode {floors['decode_s']:.3g} s)",
     }
 
 
@@ -390,11 +400,7 @@ def batch(state: State) -> dict[str, Any]:
     engine = state.engine
     request = _request(cfg, num_images=cfg.batch_images)
     reset_peak(cfg.device)
-    timings, walls = [], []
-    for index in range(2):
-        result, wall = _timed(lambda i=index: engine.generate(request, request_id=f"batch-{i}"))
-        timings.append(result.timings)
-        walls.append(wall)
+    timings, walls = _timed_calls(lambda i: engine.generate(request, request_id=f"batch-{i}"), 2)
     mem = memory(cfg.device, f"generating {cfg.batch_images} x {cfg.width}x{cfg.height}")
     row = variant_row(
         f"Engine.generate, {cfg.batch_images} images per request (per image, 2nd call)",
@@ -497,11 +503,7 @@ def client_reload(state: State) -> dict[str, Any]:
             "max_sequence_length": cfg.max_sequence_length,
         }
         first, first_wall = _timed(lambda: client.generate(cfg.prompt, **kwargs))
-        timings, walls = [], []
-        for _ in range(cfg.reps):
-            result, wall = _timed(lambda: client.generate(cfg.prompt, **kwargs))
-            timings.append(result.timings)
-            walls.append(wall)
+        timings, walls = _timed_calls(lambda _: client.generate(cfg.prompt, **kwargs), cfg.reps)
         row = variant_row(  # text encoding stays inside inference_s: the engine is the client's
             f"JaguarClient.local, {info.dtype} eager",
             timings,
