@@ -19,7 +19,7 @@ from .._results import GenerationResult, JobStatus
 from ..webhooks import MAX_WEBHOOK_URL_CHARS
 from ._errors import ErrorBody, request_id_of
 from ._form import multipart_schema, read_request_body
-from ._job_store import JobStore, check_job_wait
+from ._job_store import JobStore
 from ._routes import (
     ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -298,18 +298,16 @@ def build_jobs_router() -> APIRouter:
             ),
         ),
     ) -> Response:
+        # `wait` and `after` are checked by their Query bounds (422 naming the field).
         backend = job_backend_of(request)
         waiter = getattr(backend, "wait", None)
         if wait is None or waiter is None:  # a backend that cannot wait answers at once
-            if wait is not None:
-                check_job_wait(wait, after)
             return _json(await run_in_threadpool(backend.status, job_id))
-        wait_s, seen = check_job_wait(wait, after)
         # A long-poll blocks a worker thread on the store's condition; waits get their own
         # limiter so they never take the threads that generation and the other routes use
         # (starlette's run_in_threadpool shares anyio's default limiter of 40 threads).
         status = await anyio.to_thread.run_sync(
-            functools.partial(waiter, job_id, wait_s, after_events=seen),
+            functools.partial(waiter, job_id, wait, after_events=after),
             limiter=_wait_limiter(request),
         )
         return _json(status)

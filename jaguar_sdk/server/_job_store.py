@@ -287,14 +287,14 @@ class JobStore:
                     retry_after=1.0,
                 )
             job_id = new_job_id()
+            rid = request_id or f"req_{job_id[4:]}"
             job = JobRecord(
                 id=job_id,
                 request=request,
-                request_id=request_id or f"req_{job_id[4:]}",
+                request_id=rid,
                 webhook_url=webhook_url,
-                events=[ProgressEvent(stage="queued", total_steps=request.steps)],
+                events=[ProgressEvent(stage="queued", total_steps=request.steps, request_id=rid)],
             )
-            job.events[0] = job.events[0].model_copy(update={"request_id": job.request_id})
             self._jobs[job_id] = job
             if idempotency_key is not None:
                 self._by_key[idempotency_key] = (job_id, digest)

@@ -79,7 +79,7 @@ _SUPPORTED = {
     "output_compression",
 }
 _IGNORED = {"model", "quality", "style", "user", "background", "moderation"}
-_EDIT_SUPPORTED = (_SUPPORTED - {"size"}) | {"size", "image", "mask", "strength"}
+_EDIT_SUPPORTED = _SUPPORTED | {"image", "mask", "strength"}
 _EDIT_IGNORED = _IGNORED | {"input_fidelity", "stream", "partial_images", "safety_identifier"}
 
 

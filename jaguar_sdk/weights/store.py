@@ -179,9 +179,6 @@ class WeightStore:
 
     def refresh(self) -> None:
         """See other containers' commits (``Volume.reload``); a failure is logged, not raised."""
-        self._safe_reload()
-
-    def _safe_reload(self) -> None:
         try:
             self._reload()
         except Exception as exc:  # "volume busy" while files are open: keep our view
@@ -277,7 +274,7 @@ class WeightStore:
             Exception: Whatever the fetcher raises (network, auth, missing repo); the store is
                 left with the previous complete copy, or none.
         """
-        self._safe_reload()
+        self.refresh()
         self.clean_staging()
         commit = self.versions(repo_id).known_commit(revision)
         if commit is None:
@@ -295,7 +292,7 @@ class WeightStore:
         try:
             if not self._acquire(lock):
                 # Someone else may have published while we waited.
-                self._safe_reload()
+                self.refresh()
                 found = self._check_existing(
                     repo_id, revision, commit, force=force, progress=progress, variant=variant
                 )
@@ -350,27 +347,21 @@ class WeightStore:
         """Take the lock, or wait for its holder to publish; ``False`` means "go ahead anyway"
         (the holder is slow, or published, which the caller checks)."""
         if lock.try_acquire():
-            self._safe_commit()  # make the lock visible to other containers
+            self.safe_commit()  # make the lock visible to other containers
             return True
         deadline = time.monotonic() + self.lock_wait_s
         owner = lock.read() or {}
         logger.info("another container is downloading these weights (%s); waiting", owner)
         while time.monotonic() < deadline:
             time.sleep(self.poll_s)
-            self._safe_reload()
+            self.refresh()
             if not lock.path.exists():
                 return False  # released: it published (or failed); the caller looks again
             if lock.try_acquire():  # a stale lock is broken here
-                self._safe_commit()
+                self.safe_commit()
                 return True
         logger.warning("waited %.0f s for another download; downloading too", self.lock_wait_s)
         return False
-
-    def _safe_commit(self) -> None:
-        try:
-            self._commit()
-        except Exception as exc:
-            logger.warning("volume commit failed: %s", exc)
 
     def safe_commit(self) -> None:
         """Commit (``Volume.commit`` on Modal), logging a failure instead of raising it.
@@ -378,7 +369,10 @@ class WeightStore:
         For writes that only save later work (e.g. torch.compile caches): a failed commit must
         not fail the container that made them.
         """
-        self._safe_commit()
+        try:
+            self._commit()
+        except Exception as exc:
+            logger.warning("volume commit failed: %s", exc)
 
     def _clean_orphans(self, prefix: str) -> list[Path]:
         """Remove the staging folders (named ``prefix...``) of a download that died.
@@ -399,7 +393,7 @@ class WeightStore:
                 removed.append(entry)
         if removed:
             logger.info("removed %d staging folder(s) of a killed download", len(removed))
-            self._safe_commit()
+            self.safe_commit()
         return removed
 
     def _download_and_publish(
@@ -423,7 +417,7 @@ class WeightStore:
             fetch, commit, switch=False, full_verify=False, allow_patterns=allow_patterns
         )
         versions.write_ref(revision, commit)
-        self._safe_commit()
+        self.safe_commit()
         path = self.revision_dir(repo_id, commit, variant)
         source: StoreSource = "huggingface" if result.published else "volume"
         return EnsureResult(path, source, repo_id, commit, read_manifest(path), True)
@@ -447,7 +441,7 @@ class WeightStore:
             LocalStorage(self.root),
             repo_id,
             progress=progress,
-            commit=self._safe_commit,
+            commit=self.safe_commit,
             on_stage=self._stage,
             section=self.section,
             variant=variant,
@@ -487,7 +481,7 @@ class WeightStore:
             ... # doctest: +SKIP
         """
         if not is_commit(revision):
-            self._safe_reload()
+            self.refresh()
             current = self.current(repo_id)
             if current is not None:
                 revision = current
@@ -536,7 +530,7 @@ class WeightStore:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
         if removed:
-            self._safe_commit()
+            self.safe_commit()
         return removed
 
     def manifest(self, path: Path) -> Manifest | None:
