@@ -104,6 +104,18 @@ class FileListingFetcher(Fetcher, Protocol):
 
 
 def is_commit(revision: str) -> bool:
+    """Whether ``revision`` is a full commit hash rather than a branch or tag name.
+
+    Args:
+        revision: A Hub revision.
+
+    Returns:
+        True for a 40-hex-digit commit id, which never moves; False for names like ``main``.
+
+    Example:
+        >>> is_commit("main")
+        False
+    """
     return bool(_SHA_RE.match(revision))
 
 
