@@ -14,6 +14,7 @@ never a model, so a crash mid-publish leaves nothing that is read as one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -170,9 +171,16 @@ class LocalStorage:
                 shutil.copyfile(self._path(src), target)
         final = self._path(dest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
+        if final.exists():  # rename(2) would replace an existing *empty* folder
             raise FileExistsError(f"{dest} already exists")
-        os.rename(staging, final)
+        try:
+            os.rename(staging, final)
+        except OSError as exc:
+            # Another writer renamed its copy in between the check and ours: rename(2) onto a
+            # non-empty folder fails with ENOTEMPTY (or EEXIST, which POSIX also allows).
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileExistsError(f"{dest} already exists") from None
+            raise
 
     def remove_tree(self, path: str) -> None:
         """Rename aside first (the folder disappears at once), then delete."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -306,6 +307,36 @@ def test_race_without_the_lock_still_ends_with_one_good_copy(hub: Path, volume: 
     assert len({r.path for r in results}) == 1  # type: ignore[attr-defined]
     assert len(published(volume)) == 1
     assert WeightStore(volume).verify(published(volume)[0], full=True).ok
+    assert list((volume / ".staging").iterdir()) == []
+
+
+def test_a_rename_that_loses_the_race_uses_the_other_copy(
+    hub: Path, volume: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other writer's rename lands between our "does it exist?" check and our rename.
+
+    rename(2) onto a non-empty folder fails with ENOTEMPTY; that is the lost race, not a crash
+    (seen under load in test_race_without_the_lock_still_ends_with_one_good_copy).
+    """
+    from jaguar_sdk.weights import storage as storage_module
+
+    real_rename = os.rename
+    other_copy: list[Path] = []
+
+    def rename_after_the_other_writer(src: str | Path, dst: str | Path) -> None:
+        if Path(dst).parent.parent.name == "models" and not other_copy:
+            other = Path(src).with_name(Path(src).name + "-other")
+            shutil.copytree(src, other)
+            real_rename(other, dst)  # the other container publishes first
+            other_copy.append(Path(dst))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(storage_module.os, "rename", rename_after_the_other_writer)
+    result = quick_store(volume).ensure(REPO, "main", fetch=LocalFolderFetcher(hub))
+    assert other_copy, "the interleaving did not happen"
+    assert result.path == other_copy[0]  # type: ignore[attr-defined]
+    assert published(volume) == other_copy
+    assert WeightStore(volume).verify(other_copy[0], full=True).ok
     assert list((volume / ".staging").iterdir()) == []
 
 
